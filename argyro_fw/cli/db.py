@@ -1,0 +1,104 @@
+"""``argyro db start|stop|status|uri``: the embedded MongoDB server."""
+
+from __future__ import annotations
+
+import json
+
+from ..db.embedded import DEFAULT_PORT, EmbeddedServer
+from ..errors import DatabaseError
+from ..settings import resolve
+
+
+def register(sub) -> None:
+    p = sub.add_parser("db", help="start, stop and query the embedded MongoDB (SecantusDB) server")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    path_help = "server directory (data, pid and log files); default $ARGYRO_HOME/db"
+
+    s = dsub.add_parser("start", help="start the embedded server in the background")
+    s.add_argument("--path", metavar="DIR", help=path_help)
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT})")
+    s.add_argument("--auth", action="store_true", help="require SCRAM authentication (create users first)")
+    s.set_defaults(func=cmd_start)
+
+    s = dsub.add_parser("stop", help="stop the embedded server (SIGTERM to its pid)")
+    s.add_argument("--path", metavar="DIR", help=path_help)
+    s.set_defaults(func=cmd_stop)
+
+    s = dsub.add_parser(
+        "status", help="say whether the database answers (the embedded one, or --uri/$ARGYRO_DB_URI)"
+    )
+    s.add_argument("--path", metavar="DIR", help=path_help)
+    s.add_argument("--json", action="store_true", help="print a JSON document")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit 0 if it answers, 1 if not")
+    s.set_defaults(func=cmd_status)
+
+    s = dsub.add_parser("uri", help="print the URI of the database argyro uses (never a password)")
+    s.add_argument("--path", metavar="DIR", help=path_help)
+    s.set_defaults(func=cmd_uri)
+
+
+def cmd_start(args) -> int:
+    st = EmbeddedServer(args.path).start(port=args.port, auth=args.auth)
+    print(f"embedded database running: pid {st.pid}, {st.uri} (data in {st.path / 'data'})")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    server = EmbeddedServer(args.path)
+    if server.stop():
+        print(f"embedded database on {server.path} stopped")
+    else:
+        print(f"no embedded database running on {server.path}")
+    return 0
+
+
+def _external(args) -> bool:
+    import os
+
+    return bool(args.uri or os.environ.get("ARGYRO_DB_URI"))
+
+
+def cmd_status(args) -> int:
+    if _external(args):
+        import pymongo
+
+        s = resolve(args.uri, args.config)
+        try:
+            client = pymongo.MongoClient(**s.client_kwargs(timeout_ms=5000))
+            client.admin.command("ping")
+            ok = True
+        except Exception as exc:
+            ok = False
+            err = type(exc).__name__
+        doc = {"running": ok, "uri": s.uri, "source": s.source}
+        if args.quiet:
+            return 0 if ok else 1
+        if args.json:
+            print(json.dumps(doc))
+        elif ok:
+            print(f"database {s.uri} answers")
+        else:
+            raise DatabaseError(f"database {s.uri} is not reachable ({err})")
+        return 0 if ok else 1
+    server = EmbeddedServer(args.path)
+    st = server.status()
+    answers = st.running and server.ping(st.port)
+    doc = {"running": st.running, "answers": answers, "pid": st.pid, "port": st.port, "path": str(st.path)}
+    if args.quiet:
+        return 0 if answers else 1
+    if args.json:
+        print(json.dumps(doc))
+    elif st.running:
+        print(f"embedded database running: pid {st.pid}, {st.uri}, {'answers' if answers else 'does NOT answer'} (path {st.path})")
+    else:
+        print(f"no embedded database running on {st.path}")
+    return 0 if answers else 1
+
+
+def cmd_uri(args) -> int:
+    if _external(args):
+        print(resolve(args.uri, args.config).uri)
+        return 0
+    server = EmbeddedServer(args.path)
+    print(f"mongodb://{server.host}:{server.recorded_port()}/argyro")
+    return 0

@@ -1,0 +1,60 @@
+"""``argyro init`` and the FireWorks pass-through commands ``argyro lpad|rlaunch|qlaunch``."""
+
+from __future__ import annotations
+
+import os
+
+from .. import compat
+from ..launchpad import SITES, get_launchpad, init_files
+from ..settings import resolve
+
+PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "init",
+        help="write my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml for the database in use",
+        description=(
+            "Render FireWorks' launchpad, worker and queue-adapter files from Jinja templates, pointing at "
+            "the embedded database or at --uri/$ARGYRO_DB_URI. No password is written."
+        ),
+    )
+    p.add_argument("--site", choices=SITES, default="local", help="where fireworks run (default local)")
+    p.add_argument("--dir", default="launchpad", metavar="DIR", help="output folder (default ./launchpad)")
+    p.add_argument("--name", metavar="WORKER", help="FireWorker name (default argyro-SITE)")
+    p.add_argument("--no-check", action="store_true", help="do not check that the database answers")
+    p.set_defaults(func=cmd_init)
+    for name in PASSTHROUGH:
+        sub.add_parser(
+            name,
+            add_help=False,
+            help=f"FireWorks' {name} with argyro's fixes (password from the environment, offline-mode zopen)",
+        )
+
+
+def cmd_init(args) -> int:
+    settings = resolve(args.uri, args.config)
+    if not args.no_check:
+        get_launchpad(settings=settings)
+    paths = init_files(settings, args.dir, site=args.site, worker_name=args.name)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def passthrough(command: str, argv: list[str]) -> int:
+    """Run FireWorks' own ``command`` entry point in this process, with :mod:`argyro_fw.compat`."""
+    import sys
+
+    compat.install()
+    if command == "lpad":
+        from fireworks.scripts.lpad_run import lpad as entry
+    elif command == "rlaunch":
+        from fireworks.scripts.rlaunch_run import rlaunch as entry
+    else:
+        from fireworks.scripts.qlaunch_run import qlaunch as entry
+    sys.argv = [command, *argv]
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    result = entry()
+    return int(result or 0)

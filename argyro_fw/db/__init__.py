@@ -1,0 +1,1 @@
+"""Database side: the embedded SecantusDB server and MongoDB connections."""

@@ -1,0 +1,88 @@
+"""FireWorks configuration files (``argyro init``) and LaunchPad objects for argyro's own code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from . import compat
+from .errors import ConfigError, DatabaseError
+from .settings import DBSettings
+from .templating import render, write_atomic
+
+SITES = ("local", "slurm", "pbs")
+
+
+def init_files(
+    settings: DBSettings,
+    directory: str | os.PathLike = "launchpad",
+    site: str = "local",
+    worker_name: str | None = None,
+    logdir: str | None = None,
+) -> list[Path]:
+    """Render my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml into ``directory``.
+
+    No password is ever written: FireWorks gets it at run time through :mod:`argyro_fw.compat`.
+    Returns the paths written.
+    """
+    if site not in SITES:
+        raise ConfigError(f"--site {site!r}: expected one of {', '.join(SITES)}")
+    d = Path(directory).expanduser().resolve()
+    d.mkdir(parents=True, exist_ok=True)
+    ctx = dict(
+        host=settings.host,
+        port=settings.port,
+        name=settings.name,
+        username=settings.username,
+        authsource=settings.authsource,
+        password_env=settings.password_env,
+        logdir=logdir,
+        worker_name=worker_name or f"argyro-{site}",
+        site=site,
+        launchpad_file=str(d / "my_launchpad.yaml"),
+        fworker_file=str(d / "my_fworker.yaml"),
+    )
+    texts = {
+        "my_launchpad.yaml": render("launchpad/my_launchpad.yaml.j2", **ctx),
+        "my_fworker.yaml": render("launchpad/my_fworker.yaml.j2", **ctx),
+        "my_qadapter.yaml": render(f"launchpad/my_qadapter.{site}.yaml.j2", **ctx),
+    }
+    for name, text in texts.items():  # all rendered before any is written
+        yaml.safe_load(text)
+    return [write_atomic(d / name, text) for name, text in texts.items()]
+
+
+def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBSettings | None = None):
+    """A FireWorks LaunchPad from a launchpad file or from settings; checks the server answers."""
+    compat.install()
+    from fireworks import LaunchPad
+
+    if launchpad_file is not None:
+        p = Path(launchpad_file)
+        if not p.is_file():
+            raise ConfigError(f"launchpad file {p}: does not exist (run 'argyro init' first)")
+        try:
+            lp = LaunchPad.from_file(str(p))
+        except Exception as exc:  # yaml or key errors from FireWorks
+            raise ConfigError(f"launchpad file {p}: cannot be loaded ({exc})") from None
+        where = f"{lp.host}:{lp.port}"
+    else:
+        assert settings is not None
+        lp = LaunchPad(
+            host=settings.host,
+            port=settings.port,
+            name=settings.name,
+            username=settings.username,
+            password=settings.password(),
+            authsource=settings.authsource,
+            mongoclient_kwargs={"retryWrites": False, "serverSelectionTimeoutMS": 5000},
+            strm_lvl="WARNING",
+        )
+        where = f"{settings.host}:{settings.port}"
+    try:
+        lp.connection.admin.command("ping")
+    except Exception as exc:
+        raise DatabaseError(f"database at {where} is not reachable ({type(exc).__name__})") from None
+    return lp

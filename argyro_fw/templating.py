@@ -1,0 +1,59 @@
+"""One Jinja environment for every rendered file: StrictUndefined, shell- and YAML-safe filters.
+
+Templates hold layout only; values are prepared in Python. Any value that reaches a shell goes
+through ``| sh`` (``shlex.quote``), any YAML scalar through ``| yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .paths import templates_dir
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A YAML flow scalar for ``value`` (JSON is a subset of YAML 1.2)."""
+    return json.dumps(value)
+
+
+def _sh(value: Any) -> str:
+    return shlex.quote(str(value))
+
+
+@lru_cache(maxsize=4)
+def environment(root: str | None = None) -> jinja2.Environment:
+    """The Jinja environment over ``root`` (default: :func:`argyro_fw.paths.templates_dir`)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root or str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["sh"] = _sh
+    env.filters["yaml"] = _yaml_scalar
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``template`` (a path under templates/) with ``context``; a missing key raises."""
+    return environment().get_template(template).render(**context)
+
+
+def write_atomic(path: Path, text: str, mode: int | None = None) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    if mode is not None:
+        tmp.chmod(mode)
+    tmp.replace(path)
+    return path
