@@ -81,8 +81,19 @@ def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBS
             strm_lvl="WARNING",
         )
         where = f"{settings.host}:{settings.port}"
-    try:
-        lp.connection.admin.command("ping")
-    except Exception as exc:
-        raise DatabaseError(f"database at {where} is not reachable ({type(exc).__name__})") from None
+    check_connection(lp.db, where)
     return lp
+
+
+def check_connection(db, where: str) -> None:
+    """Raise a one-line DatabaseError unless ``db`` answers and accepts our credentials."""
+    import pymongo.errors
+
+    try:
+        db.list_collection_names()
+    except pymongo.errors.OperationFailure as exc:
+        if exc.code in (13, 18):
+            raise DatabaseError(f"database at {where}: authentication failed (check the user and its password)") from None
+        raise DatabaseError(f"database at {where}: {exc.details.get('errmsg', exc) if exc.details else exc}") from None
+    except pymongo.errors.PyMongoError as exc:
+        raise DatabaseError(f"database at {where} is not reachable ({type(exc).__name__})") from None

@@ -53,9 +53,8 @@ def cmd_stop(args) -> int:
 
 
 def _external(args) -> bool:
-    import os
-
-    return bool(args.uri or os.environ.get("ARGYRO_DB_URI"))
+    """True when --uri, $ARGYRO_DB_URI or the config's db.uri names a database (config is validated)."""
+    return not resolve(args.uri, args.config).source.startswith("embedded")
 
 
 def cmd_status(args) -> int:

@@ -25,6 +25,20 @@ def register(sub) -> None:
     p.add_argument("--name", metavar="WORKER", help="FireWorker name (default argyro-SITE)")
     p.add_argument("--no-check", action="store_true", help="do not check that the database answers")
     p.set_defaults(func=cmd_init)
+    r = sub.add_parser(
+        "recover",
+        help="after a crash: clear stale workflow locks, rerun lost runs, refresh inconsistent workflows",
+        description=(
+            "Bring the LaunchPad back to a consistent state after a worker or the database was killed: "
+            "workflow locks held for longer than --observe seconds are cleared, RUNNING fireworks silent for "
+            "--lost-after seconds are rerun (or fizzled with --fizzle), and workflows are refreshed."
+        ),
+    )
+    r.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE", help="launchpad file")
+    r.add_argument("--lost-after", type=float, default=60.0, metavar="S", help="seconds without a ping that make a run lost (default 60)")
+    r.add_argument("--observe", type=float, default=2.0, metavar="S", help="a lock held this long is stale (default 2)")
+    r.add_argument("--fizzle", action="store_true", help="mark lost runs FIZZLED instead of rerunning them")
+    r.set_defaults(func=cmd_recover)
     for name in PASSTHROUGH:
         sub.add_parser(
             name,
@@ -40,6 +54,18 @@ def cmd_init(args) -> int:
     paths = init_files(settings, args.dir, site=args.site, worker_name=args.name)
     for p in paths:
         print(p)
+    return 0
+
+
+def cmd_recover(args) -> int:
+    from ..recovery import recover
+
+    lp = get_launchpad(args.launchpad)
+    rep = recover(lp, lost_after_s=args.lost_after, fizzle=args.fizzle, observe_s=args.observe)
+    print(
+        f"unlocked workflows: {rep.unlocked_wf_ids}; lost runs {'fizzled' if args.fizzle else 'rerun'}: "
+        f"{rep.lost_fw_ids}; orphaned reservations {'fizzled' if args.fizzle else 'rerun'}: {rep.orphaned_fw_ids}; inconsistent fixed: {rep.inconsistent_fw_ids}; refreshed: {rep.refreshed_wf_ids}"
+    )
     return 0
 
 

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real embedded MongoDB (SecantusDB) server, never mongomock.
+
+If ``$ARGYRO_TEST_DB_URI`` is set (``.ci/run`` sets it to the server it started), tests use that
+server; otherwise one server is started for the session in a temporary directory on a free port.
+Each test gets its own database name, so tests never see each other's documents.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from argyro_fw.db.embedded import EmbeddedServer
+from argyro_fw.settings import DBSettings, parse_uri
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def db_server(tmp_path_factory):
+    """(host, port) of a running MongoDB wire-protocol server."""
+    uri = os.environ.get("ARGYRO_TEST_DB_URI")
+    if uri:
+        s = parse_uri(uri, "$ARGYRO_TEST_DB_URI")
+        yield s.host, s.port
+        return
+    server = EmbeddedServer(tmp_path_factory.mktemp("dbserver"))
+    st = server.start(port=free_port())
+    yield st.host, st.port
+    server.stop()
+
+
+@pytest.fixture
+def db_settings(db_server) -> DBSettings:
+    host, port = db_server
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield DBSettings(host=host, port=port, name=name)
+    pymongo.MongoClient(host, port).drop_database(name)
+
+
+@pytest.fixture
+def cli_env(tmp_path, db_settings):
+    """Environment for CLI subprocesses: own ARGYRO_HOME, the test's database as ARGYRO_DB_URI."""
+    env = dict(os.environ)
+    env["ARGYRO_HOME"] = str(tmp_path / "argyro-home")
+    env["ARGYRO_DB_URI"] = f"mongodb://{db_settings.host}:{db_settings.port}/{db_settings.name}"
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env.pop("ARGYRO_CONFIG", None)
+    return env
+
+
+def run(cmd, env, cwd=None, timeout=300, check=True) -> subprocess.CompletedProcess:
+    """Run a command (list) and return the completed process; raise with its output on failure."""
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def launchpad_dir(tmp_path, cli_env):
+    """A launchpad/ folder written by `argyro init` for the test's database, LaunchPad reset."""
+    d = tmp_path / "launchpad"
+    run([str(BIN / "argyro"), "init", "--dir", str(d)], cli_env)
+    from argyro_fw.launchpad import get_launchpad
+
+    get_launchpad(d / "my_launchpad.yaml").reset("", require_password=False)
+    return d
