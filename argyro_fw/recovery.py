@@ -19,7 +19,7 @@ class RecoveryReport:
     orphaned_fw_ids: list[int] = field(default_factory=list)
     lost_fw_ids: list[int] = field(default_factory=list)
     inconsistent_fw_ids: list[int] = field(default_factory=list)
-    refreshed_wf_ids: list[int] = field(default_factory=list)
+    refreshed_fw_ids: list[int] = field(default_factory=list)
 
 
 def stale_locks(lp, observe_s: float = 2.0) -> list[int]:
@@ -71,10 +71,22 @@ def recover(lp, lost_after_s: float = 60.0, fizzle: bool = False, observe_s: flo
             lp.rerun_fw(fw_id)
         rep.orphaned_fw_ids.append(fw_id)
     rep.inconsistent_fw_ids = sorted(inconsistent)
-    # parents COMPLETED but children still WAITING: FireWorks' refresh recomputes the states
-    for wf in lp.workflows.find({"state": {"$nin": ["COMPLETED", "FIZZLED", "ARCHIVED", "DEFUSED"]}}, {"nodes": 1}):
-        waiting = lp.fireworks.count_documents({"fw_id": {"$in": wf["nodes"]}, "state": "WAITING"})
-        if waiting:
-            lp._refresh_wf(wf["nodes"][0])
-            rep.refreshed_wf_ids.append(wf["nodes"][0])
+    # A kill between the firework update and the workflow update leaves the workflow document's
+    # fw_states cache stale (a parent COMPLETED in `fireworks`, RUNNING in the cache), and the
+    # children WAITING forever. Sync the cache, then refresh each WAITING firework whose parents
+    # are all done: FireWorks recomputes its state from its parents.
+    done = {"COMPLETED", "FIZZLED", "ARCHIVED", "DEFUSED"}
+    for wf in lp.workflows.find({"state": {"$nin": sorted(done)}}, {"nodes": 1, "fw_states": 1, "links": 1}):
+        actual = {str(d["fw_id"]): d["state"] for d in lp.fireworks.find({"fw_id": {"$in": wf["nodes"]}}, {"fw_id": 1, "state": 1})}
+        stale = {k: v for k, v in actual.items() if wf.get("fw_states", {}).get(k) != v}
+        if stale:
+            lp.workflows.update_one({"_id": wf["_id"]}, {"$set": {f"fw_states.{k}": v for k, v in stale.items()}})
+        parents: dict[str, list[str]] = {}
+        for parent, children in wf.get("links", {}).items():
+            for c in children:
+                parents.setdefault(str(c), []).append(parent)
+        for k, state in actual.items():
+            if state == "WAITING" and all(actual.get(p) == "COMPLETED" for p in parents.get(k, [])):
+                lp._refresh_wf(int(k))
+                rep.refreshed_fw_ids.append(int(k))
     return rep

@@ -9,8 +9,10 @@ from .. import __version__
 from ..errors import ArgyroError
 from . import db as db_cmds
 from . import fw as fw_cmds
+from . import vasp as vasp_cmds
 
-GROUPS = [db_cmds, fw_cmds]
+GROUPS = [db_cmds, fw_cmds, vasp_cmds]
+RENDERERS = [vasp_cmds]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
+    render = sub.add_parser("render", help="write the exact inputs and job script a firework would run")
+    rsub = render.add_subparsers(dest="render_command", metavar="WHAT", required=True)
+    for group in RENDERERS:
+        group.register_render(rsub)
     return parser
 
 

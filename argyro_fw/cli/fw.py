@@ -64,7 +64,7 @@ def cmd_recover(args) -> int:
     rep = recover(lp, lost_after_s=args.lost_after, fizzle=args.fizzle, observe_s=args.observe)
     print(
         f"unlocked workflows: {rep.unlocked_wf_ids}; lost runs {'fizzled' if args.fizzle else 'rerun'}: "
-        f"{rep.lost_fw_ids}; orphaned reservations {'fizzled' if args.fizzle else 'rerun'}: {rep.orphaned_fw_ids}; inconsistent fixed: {rep.inconsistent_fw_ids}; refreshed: {rep.refreshed_wf_ids}"
+        f"{rep.lost_fw_ids}; orphaned reservations {'fizzled' if args.fizzle else 'rerun'}: {rep.orphaned_fw_ids}; inconsistent fixed: {rep.inconsistent_fw_ids}; refreshed: {rep.refreshed_fw_ids}"
     )
     return 0
 

@@ -174,6 +174,9 @@ class EmbeddedServer:
             )
         if not (1 <= port <= 65535):
             raise DatabaseError(f"--port {port}: expected a TCP port 1-65535")
+        grace = time.monotonic() + 3.0  # a just-killed server's socket can linger for a moment
+        while port_in_use(self.host, port) and time.monotonic() < grace:
+            time.sleep(0.2)
         if port_in_use(self.host, port):
             raise DatabaseError(
                 f"port {port} on {self.host} is already in use by another process; choose another with --port"

@@ -1,0 +1,120 @@
+"""FireTasks of the DFT stage: write inputs -> run VASP under custodian -> parse into MongoDB.
+
+Science is in :mod:`inputs`, :mod:`run`, :mod:`parse`, :mod:`dataset`; these tasks only move
+data between the launch directory, the FireWorker env and the database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
+from pymatgen.core import Structure
+
+from .. import __version__, compat
+from ..db.results import results_db
+from ..fwutils import env_chk
+from .dataset import evenly_spaced, every_kth, frames_from_result, write_extxyz
+from .inputs import input_checksum, maker, render_inputs, write_inputs
+from .parse import parse_vasp_dir
+from .run import corrections, run_vasp
+
+compat.install()
+
+CORRECTIONS_FILE = "argyro_corrections.json"
+
+
+@explicit_serialize
+class WriteVaspInputs(FiretaskBase):
+    """Write INCAR, KPOINTS, POSCAR (and POTCAR when configured or ``potcar: true``).
+
+    structure: pymatgen Structure dict; kind: relax|static|aimd|label|e0; options: maker options.
+    """
+
+    required_params = ["structure", "kind"]
+    optional_params = ["options", "potcar"]
+
+    def run_task(self, fw_spec):
+        structure = Structure.from_dict(self["structure"])
+        inp = maker(self["kind"], **(self.get("options") or {})).inputs(structure)
+        write_inputs(inp, Path.cwd(), potcar=self.get("potcar"))
+        return FWAction(stored_data={"input_checksum": input_checksum(render_inputs(inp))})
+
+
+@explicit_serialize
+class RunVaspCustodian(FiretaskBase):
+    """Run VASP under custodian. vasp_cmd defaults to the FireWorker env's ``>>vasp_cmd<<``."""
+
+    required_params = ["kind"]
+    optional_params = ["vasp_cmd", "max_errors", "polling_s"]
+
+    def run_task(self, fw_spec):
+        cmd = env_chk(self.get("vasp_cmd", ">>vasp_cmd<<"), fw_spec, "vasp_cmd")
+        log = run_vasp(Path.cwd(), self["kind"], cmd, max_errors=self.get("max_errors", 5),
+                       polling_s=self.get("polling_s", 10.0))
+        corr = corrections(log)
+        Path(CORRECTIONS_FILE).write_text(json.dumps(corr, default=str))
+        return FWAction(stored_data={"custodian_corrections": json.loads(json.dumps(corr, default=str))})
+
+
+@explicit_serialize
+class ParseVaspToDb(FiretaskBase):
+    """Parse vasprun.xml into the ``calculations`` collection and a MACE extxyz dataset.
+
+    kind, label (stored), config_type (dataset), select: {"every": k} | {"even": n} | None (all),
+    metadata: extra fields for the document. The whole output is parsed before anything is
+    written, and the document is written in one upsert (keyed by directory and input checksum).
+    """
+
+    required_params = ["kind"]
+    optional_params = ["label", "config_type", "select", "metadata"]
+
+    def run_task(self, fw_spec):
+        result = parse_vasp_dir(Path.cwd())
+        n = len(result.steps)
+        sel = self.get("select") or {}
+        if "every" in sel:
+            idx = every_kth(n, int(sel["every"]))
+        elif "even" in sel:
+            idx = evenly_spaced(n, min(int(sel["even"]), n))
+        else:
+            idx = list(range(n))
+        frames = frames_from_result(result, self.get("config_type", self["kind"]), idx)
+        dataset = write_extxyz(frames, Path.cwd() / "dataset.extxyz")
+        doc = result.to_doc()
+        corr_file = Path(CORRECTIONS_FILE)
+        doc.update(
+            kind=self["kind"],
+            label=self.get("label"),
+            metadata=self.get("metadata") or {},
+            custodian_corrections=json.loads(corr_file.read_text()) if corr_file.exists() else [],
+            dataset_file=str(dataset),
+            dataset_frames=len(frames),
+            fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec, dict) else None,
+            argyro_version=__version__,
+            completed_at=datetime.now(timezone.utc),
+        )
+        db = results_db(fw_spec)
+        db.calculations.replace_one({"directory": doc["directory"], "input_checksum": doc["input_checksum"]}, doc, upsert=True)
+        calc = db.calculations.find_one({"directory": doc["directory"], "input_checksum": doc["input_checksum"]}, {"_id": 1})
+        summary = {"calc_id": str(calc["_id"]), "energy_eV": result.final_energy, "dataset": str(dataset),
+                   "label": self.get("label"), "kind": self["kind"]}
+        return FWAction(stored_data=summary, mod_spec=[{"_push": {"vasp_calcs": summary}}])
+
+
+def vasp_firework(structure: Structure, kind: str, name: str | None = None, options: dict | None = None,
+                  label: str | None = None, config_type: str | None = None, select: dict | None = None,
+                  vasp_cmd: str = ">>vasp_cmd<<", potcar: bool | None = None, polling_s: float = 10.0,
+                  metadata: dict | None = None, parents=None) -> Firework:
+    """One firework: write inputs, run VASP under custodian, parse into MongoDB."""
+    maker(kind, **(options or {}))  # validate options now, not on the cluster
+    tasks = [
+        WriteVaspInputs(structure=structure.as_dict(), kind=kind, options=options or {}, potcar=potcar),
+        RunVaspCustodian(kind=kind, vasp_cmd=vasp_cmd, polling_s=polling_s),
+        ParseVaspToDb(kind=kind, label=label or name, config_type=config_type or kind, select=select,
+                      metadata=metadata or {}),
+    ]
+    return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}",
+                    spec={"_category": "", "argyro_stage": "dft", "vasp_kind": kind}, parents=parents)
