@@ -9,7 +9,6 @@ derivatives of; ``e_0_energy`` (sigma -> 0) is kept alongside.
 from __future__ import annotations
 
 import hashlib
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +108,7 @@ def parse_vasp_dir(directory: str | Path) -> VaspResult:
         raise VaspParseError(f"{d}: no vasprun.xml (did VASP run?)")
     try:
         vr = Vasprun(str(f), parse_potcar_file=False, parse_dos=False, parse_eigen=False, exception_on_bad_xml=True)
-    except (ET.ParseError, ValueError, KeyError, IndexError, AttributeError, EOFError, OSError) as exc:
+    except Exception as exc:  # lxml/ElementTree syntax errors, EOF in gzip, missing tags: all "unreadable"
         raise VaspParseError(f"{f}: truncated or unreadable vasprun.xml ({type(exc).__name__}: {exc})") from None
     if not vr.ionic_steps:
         raise VaspParseError(f"{f}: holds no ionic step")

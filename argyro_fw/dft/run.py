@@ -64,7 +64,9 @@ def run_vasp(directory: str | Path, kind: str, vasp_cmd: str, max_errors: int = 
     cwd = os.getcwd()
     try:
         return c.run()
-    except (MaxCorrectionsError, MaxCorrectionsPerJobError, NonRecoverableError, ValidationError) as exc:
+    except ValidationError:
+        raise VaspRunError(f"VASP in {d} wrote no valid vasprun.xml (truncated, missing or crashed run)") from None
+    except (MaxCorrectionsError, MaxCorrectionsPerJobError, NonRecoverableError) as exc:
         raise VaspRunError(f"VASP in {d} failed: {type(exc).__name__}: {exc}") from None
     finally:
         os.chdir(cwd)

@@ -37,7 +37,8 @@ class WriteVaspInputs(FiretaskBase):
     optional_params = ["options", "potcar"]
 
     def run_task(self, fw_spec):
-        structure = Structure.from_dict(self["structure"])
+        s = self["structure"]  # FireWorks may already have deserialised the dict
+        structure = s if isinstance(s, Structure) else Structure.from_dict(s)
         inp = maker(self["kind"], **(self.get("options") or {})).inputs(structure)
         write_inputs(inp, Path.cwd(), potcar=self.get("potcar"))
         return FWAction(stored_data={"input_checksum": input_checksum(render_inputs(inp))})
