@@ -39,6 +39,14 @@ def register(sub) -> None:
     r.add_argument("--observe", type=float, default=2.0, metavar="S", help="a lock held this long is stale (default 2)")
     r.add_argument("--fizzle", action="store_true", help="mark lost runs FIZZLED instead of rerunning them")
     r.set_defaults(func=cmd_recover)
+    dm = sub.add_parser(
+        "demo",
+        help="run the demo study end to end on an embedded database (what `make demo` runs)",
+        description="Start an embedded MongoDB in DIR/db, write DIR/launchpad, add the demo workflow, run it "
+        "with rlaunch rapidfire and print the results from MongoDB. Rerunning resumes.",
+    )
+    dm.add_argument("--dir", default="demo-output", metavar="DIR", help="output folder (default demo-output)")
+    dm.set_defaults(func=cmd_demo)
     for name in PASSTHROUGH:
         sub.add_parser(
             name,
@@ -55,6 +63,12 @@ def cmd_init(args) -> int:
     for p in paths:
         print(p)
     return 0
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    return run_demo(args.dir)
 
 
 def cmd_recover(args) -> int:
