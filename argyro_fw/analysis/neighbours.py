@@ -23,6 +23,7 @@ class FrameNeighbours:
     counts: np.ndarray  # (N, n_species) int: neighbours of each atom by species within COORD_CUTOFF
     rdf_hist: np.ndarray  # (n_species, n_species, n_bins) pair counts (unordered pairs on i<=j)
     volume: float  # Angstrom^3
+    pairs: tuple[np.ndarray, np.ndarray] | None = None  # (i, j) of the pairs within COORD_CUTOFF, i < j
 
 
 class NeighbourCounter:
@@ -57,7 +58,7 @@ class NeighbourCounter:
         hi = np.maximum(ci, cj)
         b = np.minimum((d / self.rdf_cutoff * self.rdf_bins).astype(np.int64), self.rdf_bins - 1)
         hist = np.bincount((lo * ns + hi) * self.rdf_bins + b, minlength=ns * ns * self.rdf_bins)
-        return FrameNeighbours(counts, hist.reshape(ns, ns, self.rdf_bins), float(abs(np.linalg.det(cell))))
+        return FrameNeighbours(counts, hist.reshape(ns, ns, self.rdf_bins), float(abs(np.linalg.det(cell))), (ic, jc))
 
 
 def rdf_from_histogram(hist: np.ndarray, edges: np.ndarray, n_a: int, n_b: int, volume: float, n_frames: int,

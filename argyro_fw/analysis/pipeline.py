@@ -69,7 +69,7 @@ class FrameAccumulator:
         self.flux: list[FluxCounter] = [FluxCounter(n, f, opts.membrane_thickness_A) for n, f in opts.membranes.items()]
         self.n_p = int(np.count_nonzero(self.codes == self.p)) if self.p is not None else 0
 
-    def _auto_membranes(self, frac: np.ndarray, reg) -> None:
+    def _auto_membranes(self, reg) -> None:
         """The study's membranes from frame 0: the interface (outermost non-Li atom in the Li metal,
         above the argyrodite), electrode centre, electrolyte centre, and 1/4 of the electrolyte."""
         if reg is None or not reg.has_li_metal:
@@ -94,17 +94,16 @@ class FrameAccumulator:
         intact_p = intact_ps4(counts, codes, self.p, self.s)
         self.series["ps4"].append(np.count_nonzero(intact_p) / self.n_p if self.n_p else float("nan"))
         self.series["cryst"].append(crystallinity_percent(counts, codes, self.s, self.li))
-        frac = np.linalg.solve(cell.T, positions.T).T
-        fz = frac[:, 2]
+        fz = positions @ np.linalg.inv(cell)[:, 2]  # fractional z only
         # argyrodite atoms: intact P and the S bonded to them (S within the cutoff of an intact P)
         arg_mask = intact_p.copy()
         if intact_p.any():
-            arg_mask |= self._s_of_intact(positions, cell, intact_p)
+            arg_mask |= self._s_of_intact(fn.pairs, intact_p)
         spacing = abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[0], cell[1]))
         reg = (find_regions(fz, arg_mask, self.nonli_mask, self.li_mask, self.opts.min_li_core_A / spacing)
                if self.li is not None else None)
         if self.n_frames == 0 and self.opts.auto_membranes:
-            self._auto_membranes(frac, reg)
+            self._auto_membranes(reg)
         if reg is not None and reg.has_li_metal:
             t_up, t_down = reg.thickness_frac()
             self.series["sei_thickness"].append((t_up * spacing, t_down * spacing))
@@ -124,14 +123,9 @@ class FrameAccumulator:
             fc.update(fz[self.li_mask], cell)
         self.n_frames += 1
 
-    def _s_of_intact(self, positions, cell, intact_p) -> np.ndarray:
-        from vesin import NeighborList
-
-        if not hasattr(self, "_nl3"):
-            self._nl3 = NeighborList(cutoff=COORD_CUTOFF, full_list=False)
-        sub = np.nonzero(intact_p | (self.codes == self.s))[0]
-        i, j = self._nl3.compute(points=positions[sub], box=cell, periodic=True, quantities="ij")
-        gi, gj = sub[i.astype(np.int64)], sub[j.astype(np.int64)]
+    def _s_of_intact(self, pairs, intact_p) -> np.ndarray:
+        """S atoms within the coordination cutoff of an intact P (from this frame's pair list)."""
+        gi, gj = pairs
         out = np.zeros(len(self.codes), bool)
         out[gj[intact_p[gi] & (self.codes[gj] == self.s)]] = True
         out[gi[intact_p[gj] & (self.codes[gi] == self.s)]] = True
