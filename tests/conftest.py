@@ -81,3 +81,28 @@ def launchpad_dir(tmp_path, cli_env):
 
     get_launchpad(d / "my_launchpad.yaml").reset("", require_password=False)
     return d
+
+
+@pytest.fixture(scope="session")
+def small_interface():
+    """A small Li | argyrodite cell (88 atoms): the argyrodite cell stacked on 3x3x2 bcc Li strained
+    to its in-plane lattice (ase.build.stack)."""
+    from ase.build import stack
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from stacks import argyrodite, bcc_li
+
+    arg = AseAtomsAdaptor.get_atoms(argyrodite())
+    li = AseAtomsAdaptor.get_atoms(bcc_li()) * (3, 3, 2)
+    li.set_cell([[9.859, 0, 0], [0, 9.859, 0], [0, 0, li.cell[2, 2]]], scale_atoms=True)
+    return stack(arg, li, maxstrain=0.1, distance=2.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, small_interface):
+    """A tiny MACE model trained here (mace_run_train, 5 epochs) on LJ-labelled rattled frames of
+    the small interface cell: a real model covering Li, P, S, Cl; its quality is irrelevant."""
+    from argyro_fw.mlip.toy import label, rattled, train_tiny_mace
+
+    frames = label(rattled(small_interface, 30, seed=0))
+    return train_tiny_mace(frames, tmp_path_factory.mktemp("tiny_mace"))

@@ -1,0 +1,95 @@
+"""``argyro render lammps`` and ``argyro md run``: LAMMPS-MACE MD inputs and walltime-safe runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ArgyroError
+from ..templating import render, write_atomic
+
+
+def _protocol_args(p) -> None:
+    p.add_argument("--temperature", type=float, default=400.0, metavar="K")
+    p.add_argument("--ns", type=float, default=5.0, help="NPT duration after the NVT stage, ns (default 5)")
+    p.add_argument("--nvt-ps", type=float, default=10.0, help="NVT equilibration, ps (default 10)")
+    p.add_argument("--barostat", choices=["aniso", "tri", "iso"], default="aniso")
+    p.add_argument("--dump-every", type=int, default=100, help="steps between frames (default 100 = 0.1 ps)")
+    p.add_argument("--restart-every", type=int, default=10000, help="steps between restart files (default 10000)")
+    p.add_argument("--seed", type=int, default=4928459)
+
+
+def register_render(rsub) -> None:
+    p = rsub.add_parser("lammps", help="write system.data, in.lammps, the model conversion and run.sh for LAMMPS-MACE MD")
+    p.add_argument("structure", metavar="STRUCTURE")
+    p.add_argument("--model", required=True, help="MACE model file (.model)")
+    p.add_argument("--engine", choices=["mliap", "external"], default="mliap",
+                   help="mliap: GPU (KOKKOS + ML-IAP, in the container); external: CPU (fix external callback)")
+    p.add_argument("--lmp", default="lmp", help="LAMMPS binary of the GPU path (default lmp)")
+    _protocol_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the run directory")
+    p.set_defaults(func=cmd_render_lammps)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("md", help="run (or continue) LAMMPS-MACE MD in a run directory")
+    msub = p.add_subparsers(dest="md_command", metavar="ACTION", required=True)
+    r = msub.add_parser("run", help="run the remaining segments of DIR, then merge the trajectory")
+    r.add_argument("run_dir", metavar="DIR")
+    r.add_argument("--model", required=True)
+    r.add_argument("--engine", choices=["mliap", "external"], default="external")
+    r.add_argument("--mliap-model", help="converted model (<model>-mliap_lammps.pt) for --engine mliap")
+    r.add_argument("--lmp", default="lmp")
+    r.add_argument("--max-segments", type=int, help="stop after N segments (walltime-sized chunks)")
+    r.set_defaults(func=cmd_md_run)
+
+
+def _protocol(args, elements):
+    from ..md.protocol import MDProtocol
+
+    return MDProtocol(temperature=args.temperature, npt_ns=args.ns, nvt_ps=args.nvt_ps, barostat=args.barostat,
+                      dump_every=args.dump_every, thermo_every=args.dump_every, restart_every=args.restart_every,
+                      seed=args.seed, elements=elements)
+
+
+def cmd_render_lammps(args) -> int:
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ..md.protocol import render_input
+    from ..md.runner import prepare_run_dir
+    from ..structio import read_structure
+
+    atoms = AseAtomsAdaptor.get_atoms(read_structure(args.structure))
+    order = [el for el in ("Li", "P", "S", "Cl") if el in set(atoms.get_chemical_symbols())]
+    order += sorted(set(atoms.get_chemical_symbols()) - set(order))
+    protocol = _protocol(args, order)
+    model = Path(args.model).resolve()
+    out = Path(args.output).resolve()
+    mliap = str(model) + "-mliap_lammps.pt"
+    text = render_input(protocol, args.engine, str(out / "system.data"), str(out / "segment_0" / "traj.lammpstrj"),
+                        str(out / "restart"), mliap_model=mliap if args.engine == "mliap" else None)
+    script = render("lammps/run.sh.j2", engine=args.engine, run_dir=str(out), model=str(model), mliap_model=mliap,
+                    lmp=args.lmp)
+    convert = render("lammps/convert_model.sh.j2", model_dir=str(model.parent), model=model.name, head="Default")
+    prepare_run_dir(out, atoms, protocol, model)  # checks the model's species before anything runs
+    write_atomic(out / "in.lammps", text)
+    write_atomic(out / "run.sh", script, mode=0o755)
+    write_atomic(out / "convert_model.sh", convert, mode=0o755)
+    for name in ("system.data", "protocol.json", "in.lammps", "convert_model.sh", "run.sh"):
+        print(out / name)
+    return 0
+
+
+def cmd_md_run(args) -> int:
+    from ..md.protocol import MDProtocol
+    from ..md.runner import run_md
+
+    d = Path(args.run_dir)
+    try:
+        protocol = MDProtocol(**json.loads((d / "protocol.json").read_text()))
+    except FileNotFoundError:
+        raise ArgyroError(f"{d / 'protocol.json'}: does not exist (argyro render lammps writes it)") from None
+    res = run_md(d, None, protocol, args.model, engine=args.engine, mliap_model=args.mliap_model, lmp_binary=args.lmp,
+                 max_segments=args.max_segments)
+    print(json.dumps(res, indent=1))
+    return 0

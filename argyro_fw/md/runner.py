@@ -1,0 +1,79 @@
+"""Run an MD protocol in a persistent run directory, segment after segment, then merge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import ase.io
+from ase import Atoms
+
+from ..errors import ArgyroError
+from ..templating import write_atomic
+from .model_check import check_model_covers
+from .protocol import MDProtocol, gpu_command
+from .segments import merge_segments, next_segment
+
+
+def read_system(run_dir: str | Path, protocol: MDProtocol) -> Atoms:
+    """The run directory's system.data as Atoms (types mapped by ``protocol.elements``)."""
+    from ase.data import atomic_numbers
+
+    p = Path(run_dir) / "system.data"
+    if not p.is_file():
+        raise ArgyroError(f"{p}: does not exist (render the run first: argyro render lammps)")
+    z = {k + 1: atomic_numbers[el] for k, el in enumerate(protocol.elements)}
+    return ase.io.read(p, format="lammps-data", Z_of_type=z, atom_style="atomic")
+
+
+def prepare_run_dir(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model: str | Path) -> Path:
+    """Check the model against the cell (before LAMMPS starts) and write system.data once."""
+    d = Path(run_dir)
+    if atoms is None:
+        atoms = read_system(d, protocol)
+    check_model_covers(model, atoms.get_chemical_symbols())
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(protocol.elements))
+    if missing:
+        raise ArgyroError(f"the cell has {missing}, not in the protocol's type list {protocol.elements}")
+    d.mkdir(parents=True, exist_ok=True)
+    if not (d / "system.data").exists():
+        tmp = d / ".system.data.tmp"
+        ase.io.write(tmp, atoms, format="lammps-data", specorder=protocol.elements, atom_style="atomic")
+        tmp.replace(d / "system.data")
+        write_atomic(d / "protocol.json", json.dumps(protocol.to_dict(), indent=1))
+    return d
+
+
+def mace_calculator(model: str | Path):
+    from mace.calculators import MACECalculator
+
+    return MACECalculator(model_paths=str(model), device="cpu", default_dtype="float64")
+
+
+def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model: str | Path, engine: str = "external",
+           mliap_model: str | None = None, lmp_binary: str = "lmp", max_segments: int | None = None) -> dict:
+    """Run (or continue) the protocol; returns {'trajectory', 'n_frames', 'segments'}.
+
+    ``max_segments``: stop after that many segments in this call (a walltime-sized chunk).
+    """
+    d = prepare_run_dir(run_dir, atoms, protocol, model)
+    calc = mace_calculator(model) if engine == "external" else None
+    done = 0
+    while (nxt := next_segment(d, protocol, engine, mliap_model)) is not None:
+        seg, _ = nxt
+        if engine == "external":
+            from .external import run_external
+
+            lmp, _ = run_external((seg / "in.lammps").read_text(), calc, protocol.elements, str(seg / "log.lammps"))
+            lmp.close()
+        else:
+            proc = subprocess.run(gpu_command(str(seg / "in.lammps"), lmp_binary), cwd=seg)
+            if proc.returncode != 0:
+                raise ArgyroError(f"LAMMPS failed in {seg} (exit {proc.returncode}); see {seg / 'log.lammps'}")
+        done += 1
+        if max_segments is not None and done >= max_segments:
+            break
+    traj, steps = merge_segments(d)
+    return {"trajectory": str(traj), "n_frames": int(len(steps)), "segments": len(list(d.glob("segment_*"))),
+            "complete": (d / "restart.final").exists()}

@@ -1,0 +1,76 @@
+"""FireTasks of the MD stage: ASE BFGS pre-relaxation, and walltime-safe LAMMPS-MACE MD whose
+run directory is persistent, so a rerun continues from the last restart file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
+
+from .. import compat
+from ..fwutils import env_chk
+
+compat.install()
+
+
+def _atoms(obj):
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if isinstance(obj, dict):
+        obj = Structure.from_dict(obj)
+    return AseAtomsAdaptor.get_atoms(obj)
+
+
+@explicit_serialize
+class RelaxBFGSTask(FiretaskBase):
+    """ASE BFGS with a MACE model until max force < fmax (0.04 eV/A, METHOD.md 6); pushes the
+    relaxed structure to children as ``md_structure``."""
+
+    required_params = ["structure", "model"]
+    optional_params = ["fmax", "steps"]
+
+    def run_task(self, fw_spec):
+        from ase.optimize import BFGS
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        from .model_check import check_model_covers
+        from .runner import mace_calculator
+
+        atoms = _atoms(self["structure"])
+        model = env_chk(self["model"], fw_spec, "model")
+        check_model_covers(model, atoms.get_chemical_symbols())
+        atoms.calc = mace_calculator(model)
+        opt = BFGS(atoms, logfile="bfgs.log", trajectory="bfgs.traj")
+        converged = opt.run(fmax=self.get("fmax", 0.04), steps=self.get("steps", 2000))
+        s = AseAtomsAdaptor.get_structure(atoms)
+        fmax = float((atoms.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+        return FWAction(stored_data={"converged": bool(converged), "fmax": fmax, "energy_eV": atoms.get_potential_energy()},
+                        update_spec={"md_structure": s.as_dict()})
+
+
+@explicit_serialize
+class RunLammpsMDTask(FiretaskBase):
+    """LAMMPS-MACE MD in ``run_dir`` (absolute, persistent). structure: a Structure dict, or the
+    parent's ``md_structure``. engine: external (CPU) | mliap (GPU). Pushes ``md_trajectory``."""
+
+    required_params = ["run_dir", "model", "protocol"]
+    optional_params = ["structure", "engine", "mliap_model", "lmp_binary", "max_segments"]
+
+    def run_task(self, fw_spec):
+        from .protocol import MDProtocol
+        from .runner import run_md
+
+        struct = self.get("structure") or fw_spec.get("md_structure")
+        if struct is None:
+            raise ValueError("RunLammpsMDTask: no structure and no md_structure from a parent")
+        protocol = MDProtocol(**self["protocol"])
+        res = run_md(self["run_dir"], _atoms(struct), protocol, env_chk(self["model"], fw_spec, "model"),
+                     engine=self.get("engine", "external"), mliap_model=self.get("mliap_model"),
+                     lmp_binary=self.get("lmp_binary", "lmp"), max_segments=self.get("max_segments"))
+        if not res["complete"]:
+            # walltime-sized chunk done: run this firework again (same run_dir) to continue
+            return FWAction(stored_data=res, detours=[Firework([self], name=f"md-continue", spec=fw_spec)])
+        return FWAction(stored_data=res, update_spec={"md_trajectory": res["trajectory"],
+                                                      "md_frame_ps": protocol.dump_every * protocol.timestep_ps},
+                        mod_spec=[{"_push": {"md_trajectories": res["trajectory"]}}])

