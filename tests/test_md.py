@@ -159,3 +159,35 @@ def test_render_lammps_cli(tmp_path, tiny_model, small_interface):
     conv = (tmp_path / "run" / "convert_model.sh").read_text()
     assert "mace_create_lammps_model" in conv and "--format=mliap" in conv and "--head=Default" in conv
     assert "--engine mliap" in (tmp_path / "run" / "run.sh").read_text()
+
+
+def test_bfgs_prerelax_firework_feeds_md(tmp_path, tiny_model, small_interface, launchpad_dir):
+    """Pre-relaxation (ASE BFGS, fmax 0.04 eV/A) as a firework; its structure goes to the MD child."""
+    from fireworks import Firework, Workflow
+    from fireworks.core.fworker import FWorker
+    from fireworks.core.rocket_launcher import rapidfire
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from argyro_fw.launchpad import get_launchpad
+    from argyro_fw.md.tasks import RelaxBFGSTask, RunLammpsMDTask
+
+    p = MDProtocol(temperature=300, nvt_ps=0.02, npt_ns=0.0, dump_every=10, thermo_every=10, restart_every=10)
+    start = small_interface.copy()
+    start.rattle(0.05, seed=3)
+    relax = Firework([RelaxBFGSTask(structure=AseAtomsAdaptor.get_structure(start).as_dict(), model=str(tiny_model))],
+                     name="relax")
+    md = Firework([RunLammpsMDTask(run_dir=str(tmp_path / "md"), model=str(tiny_model), protocol=p.to_dict())],
+                  name="md", parents=[relax])
+    lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
+    lp.add_wf(Workflow([relax, md]))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        rapidfire(lp, FWorker.from_file(str(launchpad_dir / "my_fworker.yaml")), strm_lvl="WARNING")
+    finally:
+        os.chdir(cwd)
+    states = {d["name"]: d["state"] for d in lp.fireworks.find({})}
+    assert states == {"relax": "COMPLETED", "md": "COMPLETED"}
+    data = lp.launches.find_one({"fw_id": lp.fireworks.find_one({"name": "relax"})["fw_id"]})["action"]["stored_data"]
+    assert data["converged"] and data["fmax"] < 0.04
+    assert (tmp_path / "md" / "traj.lammpstrj").stat().st_size > 0
