@@ -21,6 +21,8 @@ def init_files(
     site: str = "local",
     worker_name: str | None = None,
     logdir: str | None = None,
+    profile: dict | None = None,
+    argyro_cmd: str = "argyro",
 ) -> list[Path]:
     """Render my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml into ``directory``.
 
@@ -43,14 +45,21 @@ def init_files(
         site=site,
         launchpad_file=str(d / "my_launchpad.yaml"),
         fworker_file=str(d / "my_fworker.yaml"),
+        profile=profile or {},
+        argyro_cmd=argyro_cmd,
     )
     texts = {
         "my_launchpad.yaml": render("launchpad/my_launchpad.yaml.j2", **ctx),
         "my_fworker.yaml": render("launchpad/my_fworker.yaml.j2", **ctx),
         "my_qadapter.yaml": render(f"launchpad/my_qadapter.{site}.yaml.j2", **ctx),
     }
-    for name, text in texts.items():  # all rendered before any is written
+    for name, text in texts.items():  # all rendered and checked before any is written
         yaml.safe_load(text)
+    if site != "local":
+        from .queue.adapter import ArgyroQueueAdapter
+
+        qa = yaml.safe_load(texts["my_qadapter.yaml"])
+        ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(d))
     return [write_atomic(d / name, text) for name, text in texts.items()]
 
 

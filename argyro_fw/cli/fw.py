@@ -24,7 +24,21 @@ def register(sub) -> None:
     p.add_argument("--dir", default="launchpad", metavar="DIR", help="output folder (default ./launchpad)")
     p.add_argument("--name", metavar="WORKER", help="FireWorker name (default argyro-SITE)")
     p.add_argument("--no-check", action="store_true", help="do not check that the database answers")
+    p.add_argument("--profile", metavar="FILE", help="site profile YAML merged into my_qadapter.yaml (modules, "
+                   "partition, account, gpus, walltime, container_runtime, container_image, container_binds ...; see sites/)")
+    p.add_argument("--argyro-cmd", default="argyro", help="how jobs call argyro (default: argyro on the job's PATH)")
     p.set_defaults(func=cmd_init)
+    rc = sub.add_parser(
+        "reconcile",
+        help="rerun (or fizzle) RESERVED/RUNNING fireworks whose scheduler job is gone",
+        description="Compare RESERVED and RUNNING fireworks with the scheduler (squeue/scontrol, or qstat) and rerun "
+        "those whose job no longer exists or ended (cancelled, failed, timed out), or fizzle them with --fizzle, "
+        "without waiting for FireWorks' 4 h ping expiry.",
+    )
+    rc.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    rc.add_argument("--scheduler", choices=["slurm", "pbs"], default="slurm")
+    rc.add_argument("--fizzle", action="store_true", help="mark them FIZZLED instead of READY")
+    rc.set_defaults(func=cmd_reconcile)
     r = sub.add_parser(
         "recover",
         help="after a crash: clear stale workflow locks, rerun lost runs, refresh inconsistent workflows",
@@ -57,9 +71,22 @@ def register(sub) -> None:
 
 def cmd_init(args) -> int:
     settings = resolve(args.uri, args.config)
+    profile = {}
+    if args.profile:
+        import yaml
+
+        from ..errors import ConfigError
+
+        try:
+            profile = yaml.safe_load(open(args.profile)) or {}
+        except OSError as exc:
+            raise ConfigError(f"site profile {args.profile}: cannot be read ({exc.strerror})") from None
+        if not isinstance(profile, dict):
+            raise ConfigError(f"site profile {args.profile}: expected a mapping of queue-adapter keys")
     if not args.no_check:
         get_launchpad(settings=settings)
-    paths = init_files(settings, args.dir, site=args.site, worker_name=args.name)
+    paths = init_files(settings, args.dir, site=args.site, worker_name=args.name, profile=profile,
+                       argyro_cmd=args.argyro_cmd)
     for p in paths:
         print(p)
     return 0
@@ -69,6 +96,15 @@ def cmd_demo(args) -> int:
     from ..demo import run_demo
 
     return run_demo(args.dir)
+
+
+def cmd_reconcile(args) -> int:
+    from ..queue.reconcile import reconcile
+
+    lp = get_launchpad(args.launchpad)
+    rep = reconcile(lp, args.scheduler, fizzle=args.fizzle)
+    print(f"checked (fw_id, job, state): {rep.checked}; rerun: {rep.rerun}; fizzled: {rep.fizzled}")
+    return 0
 
 
 def cmd_recover(args) -> int:

@@ -1,0 +1,1 @@
+"""Cluster side: argyro's FireWorks queue adapter (Jinja job scripts) and scheduler reconciliation."""

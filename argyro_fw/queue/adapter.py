@@ -1,0 +1,139 @@
+"""ArgyroQueueAdapter: a FireWorks queue adapter whose job scripts are Jinja templates
+(``templates/jobs/{slurm,pbs,local}.sh.j2``) rendered with StrictUndefined.
+
+Unlike FireWorks' own string.Template adapters, an unknown key in my_qadapter.yaml (or in a
+firework's ``_queueadapter``) is an error, and a missing value is an error, never a silently
+dropped line. Use in my_qadapter.yaml::
+
+    _fw_name: '{{argyro_fw.queue.adapter.ArgyroQueueAdapter}}'
+    scheduler: slurm
+    rocket_launch: argyro rlaunch -l /abs/my_launchpad.yaml -w /abs/my_fworker.yaml singleshot
+    ...
+
+GPU fireworks set ``_queueadapter: {gpus: 1, container_gpu: true}`` in their spec (FireWorks
+applies it in reserved mode). Passwords are refused in ``env``: jobs read the database password
+from the file named by ``ARGYRO_DB_PASSWORD_FILE``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import shlex
+import subprocess
+
+from fireworks.queue.queue_adapter import QueueAdapterBase
+from fireworks.utilities.fw_serializers import serialize_fw
+
+from ..errors import ArgyroError
+from ..templating import render
+from .container import container_prefix
+
+SCHEDULERS = ("slurm", "pbs", "local")
+DEFAULTS = {
+    "scheduler": "slurm",
+    "job_name": "argyro",
+    "nodes": 1,
+    "ntasks": 1,
+    "cpus_per_task": 1,
+    "gpus": 0,
+    "walltime": "01:00:00",
+    "mem": None,
+    "partition": None,
+    "account": None,
+    "qos": None,
+    "modules": [],
+    "env": {},
+    "pre_rocket": [],
+    "post_rocket": [],
+    "extra_directives": [],
+    "container_runtime": "none",
+    "container_image": None,
+    "container_binds": [],
+    "container_gpu": False,
+    "logdir": None,
+}
+REQUIRED = ("rocket_launch",)
+KNOWN = set(DEFAULTS) | set(REQUIRED) | {"_fw_name", "queue"}
+SECRET = re.compile(r"pass(word|wd)?|secret|token", re.I)
+
+
+class ArgyroQueueAdapter(QueueAdapterBase):
+    _fw_name = "{{argyro_fw.queue.adapter.ArgyroQueueAdapter}}"
+    q_name = "argyro"
+
+    def __init__(self, settings: dict | None = None, **kwargs):
+        super().__init__(None)  # QueueAdapterBase is a defaultdict: no default factory
+        self.update(settings or {})
+        self.update(kwargs)
+
+    def _settings(self) -> dict:
+        unknown = sorted(k for k in self if k not in KNOWN)
+        if unknown:
+            raise ArgyroError(f"queue adapter: unknown key(s) {unknown}; known: {sorted(KNOWN - {'_fw_name'})}")
+        s = dict(DEFAULTS)
+        s.update({k: v for k, v in self.items() if k != "_fw_name"})
+        if s.get("queue") and not s.get("partition"):  # FireWorks' name for the partition
+            s["partition"] = s["queue"]
+        s.pop("queue", None)
+        missing = [k for k in REQUIRED if not s.get(k)]
+        if missing:
+            raise ArgyroError(f"queue adapter: missing required key(s) {missing}")
+        if s["scheduler"] not in SCHEDULERS:
+            raise ArgyroError(f"queue adapter: scheduler {s['scheduler']!r}: expected one of {', '.join(SCHEDULERS)}")
+        for k in s["env"]:
+            if SECRET.search(k) and not k.endswith("_FILE"):
+                raise ArgyroError(f"queue adapter: env {k} looks like a secret; job scripts never hold passwords "
+                                  "(use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
+        return s
+
+    def get_script_str(self, launch_dir: str) -> str:
+        import os
+
+        s = self._settings()
+        launch_dir = os.path.abspath(launch_dir)
+        try:
+            prefix = container_prefix(s["container_runtime"], s["container_image"], list(s["container_binds"]),
+                                      bool(s["container_gpu"]), launch_dir)
+        except ValueError as exc:
+            raise ArgyroError(f"queue adapter: {exc}") from None
+        command = shlex.join(prefix) + " " + s["rocket_launch"] if prefix else s["rocket_launch"]
+        ctx = dict(s, launch_dir=launch_dir, command=command, logdir=s["logdir"] or launch_dir)
+        return render(f"jobs/{s['scheduler']}.sh.j2", **ctx)
+
+    def submit_to_queue(self, script_file: str):
+        s = self._settings()
+        if s["scheduler"] == "slurm":
+            cmd = ["sbatch", script_file]
+        elif s["scheduler"] == "pbs":
+            cmd = ["qsub", script_file]
+        else:
+            proc = subprocess.Popen(["bash", script_file], start_new_session=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return proc.pid
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            self.get_qlogger("qadapter.argyro").error(f"{cmd[0]} failed: {proc.stderr.strip()}")
+            return None
+        m = re.search(r"(\d+)", proc.stdout)
+        return int(m.group(1)) if m and s["scheduler"] == "slurm" else (proc.stdout.strip() or None)
+
+    def get_njobs_in_queue(self, username=None):
+        s = self._settings()
+        user = username or getpass.getuser()
+        if s["scheduler"] == "slurm":
+            out = subprocess.run(["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True)
+        elif s["scheduler"] == "pbs":
+            out = subprocess.run(["qstat", "-u", user], capture_output=True, text=True)
+            return sum(1 for ln in out.stdout.splitlines() if ln[:1].isdigit())
+        else:
+            return 0
+        return len([ln for ln in out.stdout.splitlines() if ln.strip()])
+
+    @serialize_fw
+    def to_dict(self):
+        return dict(self)
+
+    @classmethod
+    def from_dict(cls, m_dict):
+        return cls({k: v for k, v in m_dict.items()})

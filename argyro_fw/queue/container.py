@@ -1,0 +1,31 @@
+"""The command prefix that runs a job's command inside the container image."""
+
+from __future__ import annotations
+
+RUNTIMES = ("apptainer", "singularity", "docker", "podman", "charliecloud", "none")
+
+
+def container_prefix(runtime: str, image: str | None, binds: list[str], gpu: bool, workdir: str) -> list[str]:
+    """argv prefix for ``runtime``: apptainer/singularity exec [--nv] [--bind ...] IMAGE; docker/podman
+    run --rm [GPU flags] -v ... -w WORKDIR IMAGE; charliecloud ch-run [--bind=...] IMAGE --; none: []."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"container_runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if runtime == "none":
+        return []
+    if not image:
+        raise ValueError(f"container_runtime {runtime} needs container_image")
+    if runtime in ("apptainer", "singularity"):
+        cmd = [runtime, "exec"] + (["--nv"] if gpu else [])
+        if binds:
+            cmd += ["--bind", ",".join(binds)]
+        return cmd + [image]
+    if runtime in ("docker", "podman"):
+        cmd = [runtime, "run", "--rm", "--network", "host"]
+        if gpu:
+            cmd += ["--gpus", "all"] if runtime == "docker" else ["--device", "nvidia.com/gpu=all"]
+        for b in binds + [workdir]:
+            src = b.split(":")[0]
+            cmd += ["-v", b if ":" in b else f"{src}:{src}"]
+        return cmd + ["-w", workdir, image]
+    cmd = ["ch-run"] + [f"--bind={b}" for b in binds] + ["--cd", workdir, image, "--"]
+    return cmd

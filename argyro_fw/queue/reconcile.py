@@ -1,0 +1,82 @@
+"""Reconcile the LaunchPad with the scheduler: RESERVED and RUNNING fireworks whose job is gone
+(cancelled, failed, timed out, finished without reporting) are rerun or fizzled now, instead of
+after FireWorks' 4 h ping expiry.
+
+A launch is tied to its job by the reservation id (reserved mode, ``qlaunch -r``) or by the
+``.argyro_job_id`` file the job script writes into the launch directory (both modes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ALIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT",
+         "SIGNALING", "Q", "R", "H", "E", "B", "W", "S"}
+
+
+def slurm_job_state(job_id: str) -> str | None:
+    """The Slurm state of a job (None when the scheduler no longer knows it)."""
+    out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip().split()[0]
+    out = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True)
+    if out.returncode == 0:
+        for tok in out.stdout.split():
+            if tok.startswith("JobState="):
+                return tok.split("=", 1)[1]
+    return None
+
+
+def pbs_job_state(job_id: str) -> str | None:
+    out = subprocess.run(["qstat", "-f", str(job_id)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    for ln in out.stdout.splitlines():
+        if "job_state" in ln:
+            return ln.split("=")[1].strip()
+    return None
+
+
+@dataclass
+class ReconcileReport:
+    checked: list[tuple[int, str, str | None]] = field(default_factory=list)  # (fw_id, job id, state)
+    rerun: list[int] = field(default_factory=list)
+    fizzled: list[int] = field(default_factory=list)
+
+
+def _job_id(launch: dict) -> str | None:
+    rid = launch.get("state_history", [{}])[0].get("reservation_id") if launch.get("state_history") else None
+    rid = launch.get("reservation_id") or rid
+    for h in launch.get("state_history", []):
+        rid = rid or h.get("reservation_id")
+    f = Path(launch.get("launch_dir") or "") / ".argyro_job_id"
+    if f.is_file() and f.read_text().strip():
+        return f.read_text().strip()
+    return str(rid) if rid else None
+
+
+def reconcile(lp, scheduler: str = "slurm", fizzle: bool = False, state_fn=None) -> ReconcileReport:
+    """Check every RESERVED/RUNNING launch against the scheduler and act on those whose job is gone."""
+    state_fn = state_fn or {"slurm": slurm_job_state, "pbs": pbs_job_state}[scheduler]
+    rep = ReconcileReport()
+    for launch in lp.launches.find({"state": {"$in": ["RESERVED", "RUNNING"]}}):
+        jid = _job_id(launch)
+        if not jid:
+            continue
+        st = state_fn(jid)
+        rep.checked.append((launch["fw_id"], jid, st))
+        if st is not None and st.upper() in ALIVE:
+            continue
+        fw_id = launch["fw_id"]
+        if launch["state"] == "RESERVED":
+            lp.cancel_reservation(launch["launch_id"])
+            if fizzle:
+                lp.mark_fizzled(launch["launch_id"])
+        elif fizzle:
+            lp.mark_fizzled(launch["launch_id"])
+        else:
+            lp.rerun_fw(fw_id)
+        (rep.fizzled if fizzle else rep.rerun).append(fw_id)
+    return rep

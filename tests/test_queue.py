@@ -1,0 +1,157 @@
+"""Issue 8: argyro's Jinja queue adapter, real single-node Slurm (started by .ci/run, or here),
+qlaunch in reserved and non-reserved mode, scancel + argyro reconcile, golden job scripts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from argyro_fw.errors import ArgyroError
+from argyro_fw.queue.adapter import ArgyroQueueAdapter
+from conftest import BIN, REPO, run
+
+GOLDEN = Path(__file__).parent / "golden"
+GPU_SITE = dict(scheduler="slurm", rocket_launch="argyro rlaunch -l /site/lp.yaml -w /site/fw.yaml singleshot",
+                job_name="md-100-100-400K", gpus=1, cpus_per_task=8, walltime="24:00:00", partition="gpu",
+                account="proj42", modules=["cuda/12.4", "apptainer"], container_runtime="apptainer",
+                container_image="/images/argyro.sif", container_gpu=True, container_binds=["/scratch", "/apps"],
+                env={"ARGYRO_DB_PASSWORD_FILE": "/home/u/.argyro/pw", "OMP_NUM_THREADS": "8"})
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_gpu_job_scripts_match_golden(scheduler):
+    q = ArgyroQueueAdapter(dict(GPU_SITE, scheduler=scheduler))
+    script = q.get_script_str("/scratch/study/launcher_2026")
+    golden = GOLDEN / f"{scheduler}_gpu.sh"
+    if os.environ.get("ARGYRO_REGEN_GOLDEN"):
+        golden.write_text(script)
+    assert script == golden.read_text()
+
+
+def test_unknown_or_missing_key_raises():
+    with pytest.raises(ArgyroError, match="gpu_count"):
+        ArgyroQueueAdapter(dict(GPU_SITE, gpu_count=2)).get_script_str("/x")
+    with pytest.raises(ArgyroError, match="rocket_launch"):
+        ArgyroQueueAdapter({"scheduler": "slurm"}).get_script_str("/x")
+    with pytest.raises(ArgyroError, match="secret"):
+        ArgyroQueueAdapter(dict(GPU_SITE, env={"ARGYRO_DB_PASSWORD": "x"})).get_script_str("/x")
+    with pytest.raises(ArgyroError, match="container_image"):
+        ArgyroQueueAdapter(dict(GPU_SITE, container_image=None)).get_script_str("/x")
+
+
+def test_job_script_never_holds_the_password(tmp_path):
+    secret = "Hunter2-db-secret"
+    env = dict(os.environ, ARGYRO_HOME=str(tmp_path / "h"), ARGYRO_DB_PASSWORD=secret,
+               ARGYRO_DB_URI="mongodb://alice@127.0.0.1:1/study?authSource=admin")
+    run([str(BIN / "argyro"), "init", "--site", "slurm", "--no-check", "--profile",
+         str(REPO / "sites" / "slurm-gpu-apptainer.yaml"), "--dir", str(tmp_path / "lp")], env)
+    qa = yaml.safe_load((tmp_path / "lp" / "my_qadapter.yaml").read_text())
+    script = ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(tmp_path))
+    texts = [script] + [p.read_text() for p in (tmp_path / "lp").iterdir()]
+    assert all(secret not in t for t in texts)
+    assert "ARGYRO_DB_PASSWORD_FILE" in script and "apptainer exec --nv" in script
+
+
+# --- real Slurm ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A running Slurm: the one .ci/run started (SLURM_CONF), or one started here (root needed)."""
+    if shutil.which("sinfo") and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0:
+        yield None
+        return
+    d = tmp_path_factory.mktemp("slurm")
+    proc = subprocess.run(["bash", str(REPO / "containers" / "slurm" / "start.sh"), str(d)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"Slurm is not running and could not be started: {proc.stderr[-1000:]}")
+    os.environ["SLURM_CONF"] = str(d / "slurm.conf")
+    yield d
+    subprocess.run(["bash", str(REPO / "containers" / "slurm" / "stop.sh"), str(d)])
+
+
+def _slurm_launchpad(tmp_path, cli_env):
+    env = dict(cli_env, SLURM_CONF=os.environ.get("SLURM_CONF", ""))
+    if not env["SLURM_CONF"]:
+        env.pop("SLURM_CONF")
+    run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(tmp_path / "lp"),
+         "--argyro-cmd", str(BIN / "argyro")], env)
+    from argyro_fw.launchpad import get_launchpad
+
+    lp = get_launchpad(tmp_path / "lp" / "my_launchpad.yaml")
+    lp.reset("", require_password=False)
+    return lp, env
+
+
+def _qlaunch(tmp_path, env, *args):
+    lp = tmp_path / "lp"
+    return run([str(BIN / "argyro"), "qlaunch", "-l", str(lp / "my_launchpad.yaml"), "-w", str(lp / "my_fworker.yaml"),
+                "-q", str(lp / "my_qadapter.yaml"), *args], env, cwd=tmp_path)
+
+
+def _wait(pred, timeout=180, every=1.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(every)
+    return False
+
+
+@pytest.mark.parametrize("reserved", [True, False], ids=["reserved", "non-reserved"])
+def test_qlaunch_through_sbatch(slurm, tmp_path, cli_env, reserved):
+    from fireworks import Firework, ScriptTask, Workflow
+
+    lp, env = _slurm_launchpad(tmp_path, cli_env)
+    side = tmp_path / "side"
+    a, b, c = (Firework(ScriptTask.from_str(f"echo {n} >> {side}"), name=n) for n in "ABC")
+    lp.add_wf(Workflow([a, b, c], {a: [b, c]}))
+    flags = ["-r"] if reserved else []
+
+    def done():
+        _qlaunch(tmp_path, env, *flags, "rapidfire", "--nlaunches", "0", "-m", "4")
+        return lp.fireworks.count_documents({"state": "COMPLETED"}) == 3
+
+    assert _wait(done, timeout=240, every=2.0), [(d["name"], d["state"]) for d in lp.fireworks.find({})]
+    assert sorted(side.read_text().split()) == ["A", "B", "C"] and side.read_text().split()[0] == "A"
+    if reserved:
+        ids = [l.get("reservation_id") or next((h.get("reservation_id") for h in l["state_history"] if h.get("reservation_id")), None)
+               for l in lp.launches.find({})]
+        assert all(ids) and len(set(ids)) == 3  # one sbatch job per firework
+    # the jobs really went through Slurm
+    assert list(tmp_path.rglob(".argyro_job_id"))
+
+
+@pytest.mark.parametrize("fizzle", [False, True], ids=["rerun", "fizzle"])
+def test_scancel_then_reconcile(slurm, tmp_path, cli_env, fizzle):
+    from fireworks import Firework, ScriptTask, Workflow
+
+    lp, env = _slurm_launchpad(tmp_path, cli_env)
+    flag = tmp_path / "go"
+    fw = Firework(ScriptTask.from_str(f"test -f {flag} || sleep 300"), name="long")
+    after = Firework(ScriptTask.from_str("true"), name="after", parents=[fw])
+    lp.add_wf(Workflow([fw, after]))
+    _qlaunch(tmp_path, env, "-r", "singleshot")
+    assert _wait(lambda: lp.fireworks.find_one({"name": "long"})["state"] == "RUNNING", 120, 0.5)
+    jid = next(tmp_path.rglob(".argyro_job_id")).read_text().strip()
+    subprocess.run(["scancel", jid], env=env, check=True)
+    assert _wait(lambda: subprocess.run(["squeue", "-h", "-j", jid], env=env, capture_output=True, text=True).stdout.strip() == "", 60, 0.5)
+    assert lp.fireworks.find_one({"name": "long"})["state"] == "RUNNING"  # FireWorks alone would wait 4 h
+    out = run([str(BIN / "argyro"), "reconcile", "-l", str(tmp_path / "lp" / "my_launchpad.yaml")] +
+              (["--fizzle"] if fizzle else []), env)
+    state = lp.fireworks.find_one({"name": "long"})["state"]
+    if fizzle:
+        assert state == "FIZZLED" and "fizzled: [" in out.stdout
+        return
+    assert state == "READY"
+    flag.touch()
+
+    def done():
+        _qlaunch(tmp_path, env, "-r", "rapidfire", "--nlaunches", "0", "-m", "4")
+        return lp.fireworks.count_documents({"state": "COMPLETED"}) == 2
+
+    assert _wait(done, timeout=180, every=2.0)
