@@ -29,6 +29,7 @@ def register_render(rsub) -> None:
     _protocol_args(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the run directory")
     p.set_defaults(func=cmd_render_lammps)
+    register_render_mace(rsub)
 
 
 def register(sub) -> None:
@@ -92,4 +93,48 @@ def cmd_md_run(args) -> int:
     res = run_md(d, None, protocol, args.model, engine=args.engine, mliap_model=args.mliap_model, lmp_binary=args.lmp,
                  max_segments=args.max_segments)
     print(json.dumps(res, indent=1))
+    return 0
+
+
+def register_render_mace(rsub) -> None:
+    p = rsub.add_parser("mace", help="write the exact mace_run_train command and job script (committee or multihead)")
+    p.add_argument("--kind", required=True, choices=["committee", "multihead"])
+    p.add_argument("--foundation", required=True, metavar="MODEL", help="foundation model file")
+    p.add_argument("--train", required=True, metavar="XYZ", help="training set (extxyz, REF_* keys)")
+    p.add_argument("--valid", metavar="XYZ")
+    p.add_argument("--replay", metavar="XYZ", help="multihead: the pre-selected replay set (pt_train_file)")
+    p.add_argument("--e0", action="append", default=[], metavar="EL=EV", help="isolated-atom energy (repeatable)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--name", default=None)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_render_mace)
+
+
+def cmd_render_mace(args) -> int:
+    from ..mlip.commands import CommitteeFinetune, MultiheadFinetune, lammps_conversion_argv, shell
+
+    e0s = {}
+    for item in args.e0:
+        el, _, v = item.partition("=")
+        try:
+            e0s[el] = float(v)
+        except ValueError:
+            raise ArgyroError(f"--e0 {item!r}: expected EL=ENERGY_EV") from None
+    out = Path(args.output).resolve()
+    name = args.name or (f"committee_{args.seed}" if args.kind == "committee" else "final")
+    common = dict(name=name, train_file=str(Path(args.train).resolve()), foundation_model=str(Path(args.foundation).resolve()),
+                  valid_file=str(Path(args.valid).resolve()) if args.valid else None, seed=args.seed, device=args.device,
+                  workdir=str(out), e0s=e0s or "foundation")
+    if args.kind == "committee":
+        cmd = CommitteeFinetune(**common)
+        convert = None
+    else:
+        cmd = MultiheadFinetune(**common, pt_train_file=str(Path(args.replay).resolve()) if args.replay else "")
+        convert = shell(lammps_conversion_argv(str(out / f"{name}.model")))
+    argv = cmd.argv()
+    script = render("mace/train.sh.j2", kind=args.kind, name=name, workdir=str(out), command=shell(argv), convert=convert)
+    write_atomic(out / "train.sh", script, mode=0o755)
+    write_atomic(out / "command.json", json.dumps(argv, indent=1))
+    print(out / "train.sh")
     return 0

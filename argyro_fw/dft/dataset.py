@@ -54,9 +54,22 @@ def temperature_buckets(n_by_temperature: dict[float, int], per_temperature: int
     return {t: evenly_spaced(n, per_temperature) for t, n in n_by_temperature.items()}
 
 
+def canonical(atoms: Atoms) -> Atoms:
+    """A copy with positions and cell rounded to 1e-6 Angstrom: such values survive an extxyz
+    round trip (8 decimals) exactly, so a frame's hash is the same before and after writing."""
+    a = Atoms(atoms.get_chemical_symbols(), positions=np.round(atoms.get_positions(), 6),
+              cell=np.round(np.asarray(atoms.cell), 6), pbc=atoms.pbc)
+    a.info.update(atoms.info)
+    for k, v in atoms.arrays.items():
+        if k not in ("numbers", "positions"):
+            a.arrays[k] = v.copy()
+    return a
+
+
 def structure_hash(atoms: Atoms, decimals: int = 4) -> str:
     """A hash of species, cell and positions rounded to ``decimals`` Angstrom: the identity of a
-    frame for "never label twice"."""
+    frame for "never label twice". Hash canonical frames (:func:`canonical`)."""
+    atoms = canonical(atoms)
     h = hashlib.sha256()
     h.update(" ".join(atoms.get_chemical_symbols()).encode())
     h.update(np.round(np.asarray(atoms.cell), decimals).tobytes())

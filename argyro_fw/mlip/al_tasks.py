@@ -1,0 +1,239 @@
+"""The active-learning loop of METHOD.md section 5 as a dynamic FireWorks workflow.
+
+Iteration 0 (one firework): exploration MD with the explorer calculator at each temperature
+(ASE Langevin, 1 fs, friction 0.1 1/fs), ``n_train`` + ``n_valid`` evenly spaced frames,
+labelled (hash-cached), plus an optional initial dataset file -> train.xyz / valid.xyz.
+Iteration i >= 1: ``committee_size`` trainings from the foundation model in parallel (distinct
+seeds) -> one firework with the committee MD runs (each driven by one member), the per-frame
+committee force uncertainty, the iteration record, the convergence test; if not converged and
+i < max_iterations, the ``select_k`` most uncertain frames not labelled before are written out
+and the next iteration (label -> trains -> MD/select) is added with FWAction(additions=...).
+
+Everything lives under ``cfg['workdir']`` (absolute), so reruns of killed fireworks reuse what
+is there; labels are cached by structure hash in MongoDB (``labels``), never computed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_serialize
+
+from .. import compat
+from ..db.results import results_db
+from ..dft.dataset import evenly_spaced, structure_hash, write_extxyz
+from .commands import CommitteeFinetune
+from .committee import Convergence, committee_forces, force_uncertainty, most_uncertain
+from .datasets import check_dataset
+from .explore import langevin_frames
+from .labels import label_frames
+
+compat.install()
+
+DEFAULTS = dict(temperatures=[400, 600, 800, 1000], explore_steps=4000, record_every=10, n_train=201, n_valid=31,
+                committee_size=3, committee_md_steps=6000, committee_record_every=30, select_k=200,
+                max_iterations=10, threshold=0.05, percentile=95.0, explorer="chgnet", labeller="chgnet",
+                initial_dataset=None, train_overrides={}, e0s="foundation", device="cpu")
+
+
+def _cfg(cfg: dict) -> dict:
+    unknown = set(cfg) - set(DEFAULTS) - {"workdir", "foundation_model", "structure", "name"}
+    if unknown:
+        raise ValueError(f"active-learning config: unknown key(s) {sorted(unknown)}")
+    c = {**DEFAULTS, **cfg}
+    if c["committee_size"] < 2:
+        raise ValueError("active-learning config: committee_size must be >= 2")
+    return c
+
+
+def _calculator(spec: str, cfg: dict):
+    if spec == "chgnet":
+        from .labels import chgnet_labeller
+
+        return chgnet_labeller()
+    if spec == "toy":
+        from .toy import toy_labeller
+
+        return toy_labeller()
+    if spec.startswith("mace:"):
+        from mace.calculators import MACECalculator
+
+        return MACECalculator(model_paths=spec[5:], device=cfg["device"], default_dtype="float64")
+    raise ValueError(f"calculator {spec!r}: expected chgnet, toy or mace:<model path>")
+
+
+def _atoms(struct):
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    return AseAtomsAdaptor.get_atoms(struct if isinstance(struct, Structure) else Structure.from_dict(struct))
+
+
+def _it_dir(cfg, i: int) -> Path:
+    d = Path(cfg["workdir"]) / f"iter_{i:02d}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@explicit_serialize
+class ExploreLabelTask(FiretaskBase):
+    """Iteration 0: explorer MD, evenly spaced selection, labels -> iter_00/train.xyz, valid.xyz."""
+
+    required_params = ["cfg"]
+
+    def run_task(self, fw_spec):
+        cfg = _cfg(self["cfg"])
+        d = _it_dir(cfg, 0)
+        explorer = _calculator(cfg["explorer"], cfg)
+        start = _atoms(cfg["structure"])
+        frames = []
+        for k, T in enumerate(cfg["temperatures"]):
+            frames += langevin_frames(start, explorer, T, cfg["explore_steps"], cfg["record_every"], seed=k)
+        idx = evenly_spaced(len(frames), min(len(frames), cfg["n_train"] + cfg["n_valid"]))
+        picked = [frames[i] for i in idx]
+        valid_idx = set(idx[1::max(1, len(idx) // max(1, cfg["n_valid"]))][: cfg["n_valid"]])
+        db = results_db(fw_spec)
+        labelled, new = label_frames(picked, _calculator(cfg["labeller"], cfg), cfg["labeller"], db, "explore")
+        train = [a for i, a in zip(idx, labelled) if i not in valid_idx]
+        valid = [a for i, a in zip(idx, labelled) if i in valid_idx]
+        if cfg["initial_dataset"]:
+            train = list(ase.io.read(cfg["initial_dataset"], ":")) + train
+        write_extxyz(train, d / "train.xyz")
+        write_extxyz(valid, d / "valid.xyz")
+        return FWAction(stored_data={"n_train": len(train), "n_valid": len(valid), "labels_computed": new},
+                        update_spec={"al_train": str(d / "train.xyz"), "al_valid": str(d / "valid.xyz")})
+
+
+@explicit_serialize
+class LabelSelectedTask(FiretaskBase):
+    """Label the selected frames of the previous iteration and grow the dataset."""
+
+    required_params = ["cfg", "iteration", "candidates", "previous_train", "valid"]
+
+    def run_task(self, fw_spec):
+        cfg = _cfg(self["cfg"])
+        d = _it_dir(cfg, self["iteration"])
+        frames = list(ase.io.read(self["candidates"], ":"))
+        labelled, new = label_frames(frames, _calculator(cfg["labeller"], cfg), cfg["labeller"], results_db(fw_spec),
+                                     f"al_iter_{self['iteration']}")
+        prev = list(ase.io.read(self["previous_train"], ":"))
+        write_extxyz(prev + labelled, d / "train.xyz")
+        return FWAction(stored_data={"added": len(labelled), "labels_computed": new},
+                        update_spec={"al_train": str(d / "train.xyz"), "al_valid": self["valid"]})
+
+
+@explicit_serialize
+class TrainCommitteeMemberTask(FiretaskBase):
+    """Fine-tune one committee member from the foundation model (mace_run_train); pushes its path."""
+
+    required_params = ["cfg", "iteration", "seed"]
+
+    def run_task(self, fw_spec):
+        cfg = _cfg(self["cfg"])
+        d = _it_dir(cfg, self["iteration"]) / f"model_{self['seed']}"
+        d.mkdir(exist_ok=True)
+        train, valid = fw_spec["al_train"], fw_spec["al_valid"]
+        e0s = cfg["e0s"] if isinstance(cfg["e0s"], dict) else None
+        check_dataset(train, e0s)
+        name = f"committee_{self['seed']}"
+        model = d / f"{name}.model"
+        if not model.exists():  # a rerun after a kill reuses a finished model
+            cmd = CommitteeFinetune(name=name, train_file=train, valid_file=valid, foundation_model=cfg["foundation_model"],
+                                    seed=int(self["seed"]), device=cfg["device"], workdir=str(d), e0s=cfg["e0s"],
+                                    **cfg["train_overrides"])
+            argv = cmd.argv()
+            argv[0] = str(Path(sys.executable).parent / "mace_run_train")
+            proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
+            (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+            if proc.returncode != 0 or not model.exists():
+                raise RuntimeError(f"committee training failed in {d}: {proc.stderr[-1500:]}")
+        return FWAction(update_spec={"al_train": train, "al_valid": valid},
+                        mod_spec=[{"_push": {"al_models": str(model)}}])
+
+
+@explicit_serialize
+class CommitteeMDSelectTask(FiretaskBase):
+    """Committee MD, uncertainty, iteration record, convergence; adds the next iteration if needed."""
+
+    required_params = ["cfg", "iteration"]
+
+    def run_task(self, fw_spec):
+        from .validate import rmse
+
+        cfg = _cfg(self["cfg"])
+        i = self["iteration"]
+        d = _it_dir(cfg, i)
+        models = sorted(set(fw_spec["al_models"]))[-cfg["committee_size"]:]
+        models = [m for m in models if f"iter_{i:02d}" in m]
+        if len(set(models)) != cfg["committee_size"]:
+            raise RuntimeError(f"expected {cfg['committee_size']} committee models of iteration {i}, got {models}")
+        from mace.calculators import MACECalculator
+
+        start = _atoms(cfg["structure"])
+        frames = []
+        temps = cfg["temperatures"]
+        for k, m in enumerate(models):
+            calc = MACECalculator(model_paths=m, device=cfg["device"], default_dtype="float64")
+            frames += langevin_frames(start, calc, temps[k % len(temps)], cfg["committee_md_steps"],
+                                      cfg["committee_record_every"], seed=100 * i + k)
+        unc = force_uncertainty(committee_forces(frames, models, cfg["device"]))
+        db = results_db(fw_spec)
+        labelled = {doc["hash"] for doc in db.labels.find({}, {"hash": 1})}
+        hashes = [structure_hash(a) for a in frames]
+        exclude = {j for j, h in enumerate(hashes) if h in labelled}
+        conv = Convergence(cfg["threshold"], cfg["percentile"])
+        converged = conv.converged(unc)
+        valid = list(ase.io.read(fw_spec["al_valid"], ":"))
+        record = {
+            "al_name": cfg.get("name", "al"), "iteration": i, "dataset_size": len(ase.io.read(fw_spec["al_train"], ":")),
+            "dataset_file": fw_spec["al_train"], "models": models,
+            "uncertainty_eV_A": {"mean": float(unc.mean()), "p95": float(np.percentile(unc, 95)), "max": float(unc.max()),
+                                 "n_frames": int(len(unc))},
+            "convergence": {"threshold_eV_A": conv.threshold, "percentile": conv.percentile, "converged": converged},
+            "validation": {m: rmse(m, valid, cfg["device"]) for m in models},
+        }
+        action = FWAction()
+        if not converged and i < cfg["max_iterations"]:
+            sel = most_uncertain(unc, cfg["select_k"], exclude)
+            cand = d / "selected.xyz"
+            write_extxyz([frames[j] for j in sel], cand)
+            record["selected"] = {"indices": sel, "hashes": [hashes[j] for j in sel]}
+            action = FWAction(additions=[iteration_workflow(cfg, i + 1, str(cand), fw_spec["al_train"], fw_spec["al_valid"])])
+        else:
+            record["selected"] = {"indices": [], "hashes": []}
+            record["stopped"] = "converged" if converged else "max_iterations"
+        db.al_iterations.replace_one({"al_name": record["al_name"], "iteration": i}, record, upsert=True)
+        (d / "record.json").write_text(json.dumps(record, indent=1, default=str))
+        action.stored_data = {"iteration": i, "converged": converged, "p95": record["uncertainty_eV_A"]["p95"]}
+        return action
+
+
+def _train_and_select(cfg: dict, i: int, parents: list[Firework]) -> list[Firework]:
+    trains = [Firework([TrainCommitteeMemberTask(cfg=cfg, iteration=i, seed=s + 1 + 10 * i)],
+                       name=f"al-{i:02d}-train-{s}", parents=parents, spec={"argyro_stage": "al-train"})
+              for s in range(cfg["committee_size"])]
+    select = Firework([CommitteeMDSelectTask(cfg=cfg, iteration=i)], name=f"al-{i:02d}-md-select", parents=trains,
+                      spec={"argyro_stage": "al-select"})
+    return trains + [select]
+
+
+def iteration_workflow(cfg: dict, i: int, candidates: str, previous_train: str, valid: str) -> Workflow:
+    lab = Firework([LabelSelectedTask(cfg=cfg, iteration=i, candidates=candidates, previous_train=previous_train,
+                                      valid=valid)], name=f"al-{i:02d}-label", spec={"argyro_stage": "al-label"})
+    return Workflow([lab] + _train_and_select(cfg, i, [lab]), name=f"al-iteration-{i}")
+
+
+def active_learning_workflow(cfg: dict, name: str = "active-learning") -> Workflow:
+    """Iteration 0 (explore + label) and iteration 1 (committee + select); later ones are added."""
+    cfg = _cfg(cfg)
+    for key in ("workdir", "foundation_model", "structure"):
+        if key not in cfg:
+            raise ValueError(f"active-learning config: {key} is required")
+    cfg["workdir"] = str(Path(cfg["workdir"]).resolve())
+    explore = Firework([ExploreLabelTask(cfg=cfg)], name="al-00-explore-label", spec={"argyro_stage": "al-explore"})
+    return Workflow([explore] + _train_and_select(cfg, 1, [explore]), name=name)

@@ -1,0 +1,63 @@
+"""Checks on training data made before any training starts, and the replay-set selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+from ..errors import ArgyroError
+
+
+def check_dataset(path: str | Path, e0s: dict[str, float] | None = None, energy_key: str = "REF_energy",
+                  forces_key: str = "REF_forces") -> dict:
+    """Every frame has a finite energy and finite forces; every species has an E0 (when E0s are
+    given). Raises ArgyroError naming the file, frame and field. Returns counts."""
+    p = Path(path)
+    if not p.is_file():
+        raise ArgyroError(f"dataset {p}: does not exist")
+    species: set[str] = set()
+    n = 0
+    for k, at in enumerate(ase.io.iread(str(p), format="extxyz")):
+        e = at.info.get(energy_key)
+        if e is None or not np.isfinite(e):
+            raise ArgyroError(f"dataset {p}: frame {k} has no finite {energy_key}")
+        f = at.arrays.get(forces_key)
+        if f is None or not np.all(np.isfinite(f)):
+            raise ArgyroError(f"dataset {p}: frame {k} has NaN/missing {forces_key}")
+        species |= set(at.get_chemical_symbols())
+        n += 1
+    if n == 0:
+        raise ArgyroError(f"dataset {p}: holds no frame")
+    if e0s is not None:
+        missing = sorted(species - set(e0s))
+        if missing:
+            raise ArgyroError(f"dataset {p}: no E0 for species {missing} (E0s given for {sorted(e0s)})")
+    return {"frames": n, "species": sorted(species)}
+
+
+def select_replay(pt_file: str | Path, out: str | Path, n: int = 100_000, elements: list[str] | None = None,
+                  seed: int = 0) -> int:
+    """Reservoir-sample ``n`` frames of the foundation model's pre-training data (streamed), keeping
+    only frames whose species are a subset of ``elements`` when given. Returns the count written."""
+    rng = np.random.default_rng(seed)
+    keep: list = []
+    seen = 0
+    allowed = set(elements) if elements else None
+    for at in ase.io.iread(str(pt_file)):
+        if allowed is not None and not set(at.get_chemical_symbols()) <= allowed:
+            continue
+        seen += 1
+        if len(keep) < n:
+            keep.append(at)
+        else:
+            j = rng.integers(0, seen)
+            if j < n:
+                keep[j] = at
+    if not keep:
+        raise ArgyroError(f"replay data {pt_file}: no frame with species within {sorted(allowed or [])}")
+    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
+    ase.io.write(tmp, keep, format="extxyz")
+    tmp.replace(out)
+    return len(keep)

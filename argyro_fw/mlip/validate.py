@@ -1,0 +1,21 @@
+"""Validation of a model on a labelled test set: energy RMSE (meV/atom), force RMSE (meV/A)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+
+def rmse(model: str, frames: list[Atoms], device: str = "cpu") -> dict[str, float]:
+    from mace.calculators import MACECalculator
+
+    calc = MACECalculator(model_paths=str(model), device=device, default_dtype="float64")
+    de, df = [], []
+    for at in frames:
+        a = at.copy()
+        a.calc = calc
+        de.append((a.get_potential_energy() - at.info["REF_energy"]) / len(a))
+        df.append((a.get_forces() - at.arrays["REF_forces"]).ravel())
+    return {"energy_rmse_meV_atom": float(np.sqrt(np.mean(np.square(de))) * 1000),
+            "force_rmse_meV_A": float(np.sqrt(np.mean(np.square(np.concatenate(df)))) * 1000),
+            "n_frames": len(frames)}

@@ -1,0 +1,173 @@
+"""Issue 6: MACE commands, layer freezing and multi-head replay (real mace_run_train, tiny
+sizes), data checks, and a two-iteration active-learning loop on the embedded database with the
+CHGNet labeller (an offline stand-in for DFT labels)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+
+from argyro_fw.errors import ArgyroError
+from argyro_fw.mlip.commands import CommitteeFinetune, MultiheadFinetune
+from argyro_fw.mlip.datasets import check_dataset, select_replay
+from argyro_fw.mlip.toy import label, rattled
+from conftest import BIN, run
+
+
+def _flags(argv):
+    return {a.split("=")[0]: (a.split("=", 1)[1] if "=" in a else True) for a in argv[1:]}
+
+
+def test_committee_command_flags():
+    f = _flags(CommitteeFinetune(name="c1", train_file="t.xyz", foundation_model="omat.model", seed=7).argv())
+    expected = {"--freeze": "6", "--energy_weight": "10", "--forces_weight": "1000", "--stress_weight": "100",
+                "--lr": "0.005", "--max_num_epochs": "300", "--batch_size": "16", "--ema": True, "--stage_two": True,
+                "--start_stage_two": "200", "--stage_two_energy_weight": "1000", "--stage_two_forces_weight": "100",
+                "--stage_two_stress_weight": "100", "--r_max": "6", "--num_channels": "128", "--loss": "universal",
+                "--seed": "7", "--foundation_model": "omat.model", "--multiheads_finetuning": "False"}
+    for k, v in expected.items():
+        assert f[k] == v, k
+    seeds = {_flags(CommitteeFinetune(name=f"c{s}", train_file="t", foundation_model="m", seed=s).argv())["--seed"]
+             for s in (1, 2, 3)}
+    assert len(seeds) == 3
+
+
+def test_multihead_command_flags():
+    cmd = MultiheadFinetune(name="final", train_file="t.xyz", foundation_model="omat.model", pt_train_file="replay.xyz",
+                            e0s={"Li": -0.29, "P": -1.88, "S": -1.08, "Cl": -0.25})
+    f = _flags(cmd.argv())
+    expected = {"--multiheads_finetuning": "True", "--pt_train_file": "replay.xyz", "--force_mh_ft_lr": "True",
+                "--lr": "0.0001", "--weight_decay": "1e-09", "--energy_weight": "1", "--forces_weight": "100",
+                "--stress_weight": "100", "--max_num_epochs": "30", "--batch_size": "8",
+                "--foundation_filter_elements": "True", "--foundation_model_elements": "True",
+                "--E0s": "{3: -0.29, 15: -1.88, 16: -1.08, 17: -0.25}"}
+    for k, v in expected.items():
+        assert f[k] == v, k
+    assert "--stage_two" not in f and "--swa" not in f and "--num_samples_pt" not in f
+    assert "--foundation_model_readout" not in f  # store_false in mace-torch: passing it would turn the readout off
+    with pytest.raises(ArgyroError, match="E0s"):
+        MultiheadFinetune(name="x", train_file="t", foundation_model="m", pt_train_file="r").argv()
+
+
+def _run_mace(argv, cwd):
+    argv = [str(Path(sys.executable).parent / "mace_run_train")] + argv[1:]
+    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def _tiny(**kw):
+    return dict(device="cpu", extra=[], **kw)
+
+
+def test_freeze6_only_readouts_change(tmp_path, tiny_model, small_interface):
+    from ase.calculators.lj import LennardJones
+
+    frames = label(rattled(small_interface, 12, seed=4), LennardJones(sigma=2.3, epsilon=0.03, rc=4.5, smooth=True))
+    ase.io.write(tmp_path / "new.xyz", frames, format="extxyz")
+    cmd = CommitteeFinetune(name="ft", train_file=str(tmp_path / "new.xyz"), foundation_model=str(tiny_model),
+                            valid_fraction=0.2, device="cpu", workdir=str(tmp_path), max_num_epochs=3, batch_size=4,
+                            start_stage_two=2, r_max=4.0, num_channels=8, seed=5)
+    _run_mace(cmd.argv(), tmp_path)
+    a = torch.load(tiny_model, weights_only=False).state_dict()
+    b = torch.load(tmp_path / "ft.model", weights_only=False).state_dict()
+    for k in a:
+        if k.split(".")[0] in ("node_embedding", "interactions", "products"):
+            assert torch.equal(a[k], b[k]), f"{k} changed although frozen"
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("readouts") and a[k].dtype.is_floating_point)
+
+
+def test_multihead_replay_has_both_heads(tmp_path, tiny_model, small_interface):
+    new = label(rattled(small_interface, 12, seed=6))
+    ase.io.write(tmp_path / "new.xyz", new, format="extxyz")
+    pt = label(rattled(small_interface, 30, seed=8))
+    ase.io.write(tmp_path / "pt_all.xyz", pt, format="extxyz")
+    assert select_replay(tmp_path / "pt_all.xyz", tmp_path / "replay.xyz", n=10, elements=["Li", "P", "S", "Cl"]) == 10
+    cmd = MultiheadFinetune(name="mh", train_file=str(tmp_path / "new.xyz"), foundation_model=str(tiny_model),
+                            pt_train_file=str(tmp_path / "replay.xyz"), valid_fraction=0.2, device="cpu",
+                            workdir=str(tmp_path), max_num_epochs=2, e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05})
+    _run_mace(cmd.argv(), tmp_path)
+    m = torch.load(tmp_path / "mh.model", weights_only=False)
+    assert sorted(m.heads) == ["Default", "pt_head"]
+
+
+def test_bad_datasets_named_before_training(tmp_path, small_interface):
+    frames = label(rattled(small_interface, 3, seed=1))
+    frames[1].arrays["REF_forces"][5, 1] = np.nan
+    ase.io.write(tmp_path / "nan.xyz", frames, format="extxyz")
+    with pytest.raises(ArgyroError, match="frame 1 has NaN"):
+        check_dataset(tmp_path / "nan.xyz")
+    good = label(rattled(small_interface, 2, seed=2))
+    ase.io.write(tmp_path / "ok.xyz", good, format="extxyz")
+    with pytest.raises(ArgyroError, match=r"no E0 for species \['Cl'\]"):
+        check_dataset(tmp_path / "ok.xyz", e0s={"Li": -0.1, "P": -0.2, "S": -0.3})
+    assert check_dataset(tmp_path / "ok.xyz", e0s={"Li": 0, "P": 0, "S": 0, "Cl": 0})["frames"] == 2
+
+
+@pytest.mark.slow
+def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_interface, launchpad_dir, cli_env,
+                                                 db_settings):
+    import pymongo
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from argyro_fw.launchpad import get_launchpad
+    from argyro_fw.mlip.al_tasks import active_learning_workflow
+
+    cfg = dict(workdir=str(tmp_path / "al"), foundation_model=str(tiny_model), name="toy-al",
+               structure=AseAtomsAdaptor.get_structure(small_interface).as_dict(), temperatures=[600],
+               explore_steps=20, record_every=2, n_train=6, n_valid=2, committee_size=3, committee_md_steps=12,
+               committee_record_every=3, select_k=3, max_iterations=2, threshold=0.0, explorer="chgnet",
+               labeller="chgnet", train_overrides=dict(max_num_epochs=2, batch_size=4, start_stage_two=1, r_max=4.0,
+                                                       num_channels=8))
+    lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
+    lp.add_wf(active_learning_workflow(cfg))
+    db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
+    lpf, fwf = str(launchpad_dir / "my_launchpad.yaml"), str(launchpad_dir / "my_fworker.yaml")
+    proc = subprocess.Popen([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], env=cli_env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # kill in the middle of iteration 2's labelling, after at least one new label was stored
+    n0 = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        fw = lp.fireworks.find_one({"name": "al-02-label"}, {"state": 1})
+        if fw and fw["state"] == "RUNNING":
+            if n0 is None:
+                n0 = db.labels.count_documents({})
+            elif db.labels.count_documents({}) > n0:
+                break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert n0 is not None, "iteration 2 never started labelling"
+    n_at_kill = db.labels.count_documents({})
+    time.sleep(1.2)
+    run([str(BIN / "argyro"), "recover", "-l", lpf, "--lost-after", "1", "--observe", "0.3"], cli_env)
+    run([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], cli_env, cwd=tmp_path, timeout=900)
+    states = {d["name"]: d["state"] for d in lp.fireworks.find({})}
+    assert all(s == "COMPLETED" for s in states.values()), states
+
+    recs = sorted(db.al_iterations.find({"al_name": "toy-al"}), key=lambda r: r["iteration"])
+    assert [r["iteration"] for r in recs] == [1, 2]
+    assert recs[1]["dataset_size"] == recs[0]["dataset_size"] + len(recs[0]["selected"]["hashes"]) == recs[0]["dataset_size"] + 3
+    assert recs[-1]["stopped"] == "max_iterations"
+    for r in recs:
+        assert len(set(r["models"])) == 3 and len(r["validation"]) == 3
+        assert len({round(v["force_rmse_meV_A"], 6) for v in r["validation"].values()}) == 3  # distinct models
+        assert r["uncertainty_eV_A"]["max"] > 0
+    # no frame labelled twice: one label per hash, and the rerun computed only what the kill left
+    hashes = [d["hash"] for d in db.labels.find({})]
+    assert len(hashes) == len(set(hashes)) == n0 + 3
+    relabel = [l["action"]["stored_data"]["labels_computed"] for l in
+               lp.launches.find({"fw_id": lp.fireworks.find_one({"name": "al-02-label"})["fw_id"], "state": "COMPLETED"})]
+    assert relabel == [3 - (n_at_kill - n0)] and n_at_kill > n0
+    train2 = ase.io.read(recs[1]["dataset_file"], ":")
+    assert set(recs[0]["selected"]["hashes"]) <= {a.info["frame_hash"] for a in train2}
