@@ -163,6 +163,8 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
         assert len(set(r["models"])) == 3 and len(r["validation"]) == 3
         assert len({round(v["force_rmse_meV_A"], 6) for v in r["validation"].values()}) == 3  # distinct models
         assert r["uncertainty_eV_A"]["max"] > 0
+        assert {Path(p).name for p in r["plots"]} == {"uncertainty.png", "force_parity.png"}
+        assert all(Path(p).stat().st_size > 1000 for p in r["plots"])
     # no frame labelled twice: one label per hash, and the rerun computed only what the kill left
     hashes = [d["hash"] for d in db.labels.find({})]
     assert len(hashes) == len(set(hashes)) == n0 + 3
@@ -171,3 +173,18 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     assert relabel == [3 - (n_at_kill - n0)] and n_at_kill > n0
     train2 = ase.io.read(recs[1]["dataset_file"], ":")
     assert set(recs[0]["selected"]["hashes"]) <= {a.info["frame_hash"] for a in train2}
+
+
+def test_render_mace_cli(tmp_path):
+    out = tmp_path / "final"
+    run([str(BIN / "argyro"), "render", "mace", "--kind", "multihead", "--foundation", "/models/omat.model",
+         "--train", "/data/train.xyz", "--replay", "/data/replay.xyz", "--e0", "Li=-0.29", "--e0", "P=-1.88",
+         "--e0", "S=-1.08", "--e0", "Cl=-0.25", "-o", str(out)], dict(os.environ))
+    argv = json.loads((out / "command.json").read_text())
+    f = _flags(argv)
+    assert f["--lr"] == "0.0001" and f["--force_mh_ft_lr"] == "True" and f["--pt_train_file"] == "/data/replay.xyz"
+    script = (out / "train.sh").read_text()
+    assert "mace_create_lammps_model" in script and "--head=Default" in script and "--format=mliap" in script
+    p = run([str(BIN / "argyro"), "render", "mace", "--kind", "committee", "--foundation", "/m", "--train", "/t",
+             "--seed", "3", "-o", str(tmp_path / "c3")], dict(os.environ))
+    assert _flags(json.loads((tmp_path / "c3" / "command.json").read_text()))["--seed"] == "3"

@@ -207,6 +207,11 @@ class CommitteeMDSelectTask(FiretaskBase):
         else:
             record["selected"] = {"indices": [], "hashes": []}
             record["stopped"] = "converged" if converged else "max_iterations"
+        from .plots import plot_iteration
+        from .validate import predictions
+
+        record["plots"] = [str(p) for p in plot_iteration(d, unc, conv.threshold,
+                                                           {m: predictions(m, valid, cfg["device"]) for m in models})]
         db.al_iterations.replace_one({"al_name": record["al_name"], "iteration": i}, record, upsert=True)
         (d / "record.json").write_text(json.dumps(record, indent=1, default=str))
         action.stored_data = {"iteration": i, "converged": converged, "p95": record["uncertainty_eV_A"]["p95"]}

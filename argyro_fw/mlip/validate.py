@@ -6,6 +6,20 @@ import numpy as np
 from ase import Atoms
 
 
+def predictions(model: str, frames: list[Atoms], device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(reference, predicted) force components (eV/A) of ``model`` on labelled ``frames``."""
+    from mace.calculators import MACECalculator
+
+    calc = MACECalculator(model_paths=str(model), device=device, default_dtype="float64")
+    ref, pred = [], []
+    for at in frames:
+        a = at.copy()
+        a.calc = calc
+        pred.append(a.get_forces().ravel())
+        ref.append(at.arrays["REF_forces"].ravel())
+    return np.concatenate(ref), np.concatenate(pred)
+
+
 def rmse(model: str, frames: list[Atoms], device: str = "cpu") -> dict[str, float]:
     from mace.calculators import MACECalculator
 
