@@ -38,9 +38,10 @@ CONF
 export SLURM_CONF=$DIR/slurm.conf
 echo "export SLURM_CONF=$DIR/slurm.conf" > "$DIR/env"
 install -d -o munge -g munge -m0755 /run/munge
-if [ ! -S /run/munge/munge.socket.2 ]; then
+if ! munge -n </dev/null >/dev/null 2>&1; then
     [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
-    runuser -u munge -- /usr/sbin/munged --pid-file="$DIR/munged.pid"
+    install -d -o munge -g munge -m0755 "$DIR/munge"
+    runuser -u munge -- /usr/sbin/munged --pid-file="$DIR/munge/munged.pid"
 fi
 /usr/sbin/slurmctld -f "$SLURM_CONF"
 /usr/sbin/slurmd -f "$SLURM_CONF"
