@@ -193,6 +193,10 @@ def print_summary(lp) -> int:
               f"PS4 intact {num(f['ps4_intact_fraction'])}, crystallinity {num(f['crystallinity_percent'], '.1f')} %, "
               f"CN S-P {num(cn['S-P'])}, S-Li {num(cn['S-Li'])}, SEI thickness {sei} A")
         print(f"    HDF5 {a['h5_path']}; plots {len(a.get('plots', []))} PNG")
+    from .report import results_rows, results_table
+
+    print()
+    print(results_table(results_rows(lp.db)))
     bad = [n for n, s in states.items() if s != "COMPLETED"]
     if bad:
         print(f"  not completed: {bad}")

@@ -4,6 +4,7 @@ real Li6PS5Cl AIMD trajectory, synthetic flux trajectories, and error handling."
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from pathlib import Path
 
@@ -216,6 +217,13 @@ def test_cli_analyze_store_and_plot(tmp_path, cli_env, db_settings):
     doc = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name].analyses.find_one({})
     assert doc["interface"] == "bulk" and doc["results"]["final"]["ps4_intact_fraction"] == 1.0
     assert doc["results"]["final"]["sei_thickness_A"] == [None, None]
+    lp_dir = tmp_path / "lp"
+    run([str(BIN / "argyro"), "init", "--dir", str(lp_dir)], cli_env)
+    rows = json.loads(run([str(BIN / "argyro"), "results", "-l", str(lp_dir / "my_launchpad.yaml"), "--json"], cli_env).stdout)
+    assert len(rows) == 1 and rows[0]["interface"] == "bulk" and rows[0]["temperature_K"] == 600.0
+    assert rows[0]["ps4_intact_fraction"] == 1.0 and rows[0]["frames"] == 140
+    table = run([str(BIN / "argyro"), "results", "-l", str(lp_dir / "my_launchpad.yaml")], cli_env).stdout
+    assert table.splitlines()[2].split()[:3] == ["bulk", "600", "140"]
     p = run([str(BIN / "argyro"), "plot", str(out), "-o", str(tmp_path / "png")], cli_env)
     pngs = sorted(x.name for x in (tmp_path / "png").glob("*.png"))
     assert {"ps4_intact_fraction.png", "crystallinity_percent.png", "rdf.png", "coordination_S-P.png"} <= set(pngs)

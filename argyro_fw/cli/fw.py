@@ -61,6 +61,14 @@ def register(sub) -> None:
     )
     dm.add_argument("--dir", default="demo-output", metavar="DIR", help="output folder (default demo-output)")
     dm.set_defaults(func=cmd_demo)
+    st = sub.add_parser("status", help="fireworks of the study by stage and state")
+    st.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+    rs = sub.add_parser("results", help="the results table from MongoDB (one row per analysis)")
+    rs.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_results)
     for name in PASSTHROUGH:
         sub.add_parser(
             name,
@@ -89,6 +97,31 @@ def cmd_init(args) -> int:
                        argyro_cmd=args.argyro_cmd)
     for p in paths:
         print(p)
+    return 0
+
+
+def cmd_status(args) -> int:
+    import json
+
+    from ..report import STATES, stage_progress
+
+    prog = stage_progress(get_launchpad(args.launchpad))
+    if args.json:
+        print(json.dumps(prog, indent=1))
+        return 0
+    print(f"{'stage':14s} " + " ".join(f"{s[:9]:>9s}" for s in STATES))
+    for stage, counts in prog.items():
+        print(f"{stage:14s} " + " ".join(f"{counts.get(s, 0):9d}" for s in STATES))
+    return 0
+
+
+def cmd_results(args) -> int:
+    import json
+
+    from ..report import results_rows, results_table
+
+    rows = results_rows(get_launchpad(args.launchpad).db)
+    print(json.dumps(rows, indent=1, default=str) if args.json else results_table(rows))
     return 0
 
 
