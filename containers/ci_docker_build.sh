@@ -16,7 +16,9 @@ export DOCKER_HOST="unix://$W/docker.sock"
 for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 if ! docker image inspect argyro-base:bookworm >/dev/null 2>&1; then
     rm -rf "$W/rootfs"
-    debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates bookworm "$W/rootfs" >/dev/null
+    MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates bookworm "$W/rootfs" \
+        "${MIRROR:-http://deb.debian.org/debian}" >/dev/null
     cp /etc/ssl/certs/ca-certificates.crt "$W/rootfs/etc/ssl/certs/ca-certificates.crt"
     tar -C "$W/rootfs" -c . | docker import - argyro-base:bookworm >/dev/null
 fi
