@@ -127,7 +127,10 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
                explore_steps=20, record_every=2, n_train=6, n_valid=2, committee_size=3, committee_md_steps=12,
                committee_record_every=3, select_k=3, max_iterations=2, threshold=0.0, explorer="chgnet",
                labeller="chgnet", train_overrides=dict(max_num_epochs=2, batch_size=4, start_stage_two=1, r_max=4.0,
-                                                       num_channels=8))
+                                                       num_channels=8),
+               final=dict(pt_file=str(tmp_path / "pt.xyz"), replay_n=8, e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05},
+                          overrides=dict(max_num_epochs=1)))
+    ase.io.write(tmp_path / "pt.xyz", label(rattled(small_interface, 12, seed=21)), format="extxyz")
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
     lp.add_wf(active_learning_workflow(cfg))
     db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
@@ -171,6 +174,9 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     relabel = [l["action"]["stored_data"]["labels_computed"] for l in
                lp.launches.find({"fw_id": lp.fireworks.find_one({"name": "al-02-label"})["fw_id"], "state": "COMPLETED"})]
     assert relabel == [3 - (n_at_kill - n0)] and n_at_kill > n0
+    fin = lp.launches.find_one({"fw_id": lp.fireworks.find_one({"name": "al-final-multihead"})["fw_id"],
+                                "state": "COMPLETED"})["action"]["stored_data"]
+    assert sorted(fin["heads"]) == ["Default", "pt_head"] and Path(fin["final_model"]).is_file()
     train2 = ase.io.read(recs[1]["dataset_file"], ":")
     assert set(recs[0]["selected"]["hashes"]) <= {a.info["frame_hash"] for a in train2}
 

@@ -38,7 +38,10 @@ compat.install()
 DEFAULTS = dict(temperatures=[400, 600, 800, 1000], explore_steps=4000, record_every=10, n_train=201, n_valid=31,
                 committee_size=3, committee_md_steps=6000, committee_record_every=30, select_k=200,
                 max_iterations=10, threshold=0.05, percentile=95.0, explorer="chgnet", labeller="chgnet",
-                initial_dataset=None, train_overrides={}, e0s="foundation", device="cpu")
+                initial_dataset=None, train_overrides={}, e0s="foundation", device="cpu", final=None)
+
+#: keys of cfg["final"]: the final multi-head fine-tuning added when the loop stops
+FINAL_KEYS = {"pt_file", "replay_n", "e0s", "extra_datasets", "overrides", "convert_mliap"}
 
 
 def _cfg(cfg: dict) -> dict:
@@ -48,6 +51,13 @@ def _cfg(cfg: dict) -> dict:
     c = {**DEFAULTS, **cfg}
     if c["committee_size"] < 2:
         raise ValueError("active-learning config: committee_size must be >= 2")
+    if c["final"] is not None:
+        unknown = set(c["final"]) - FINAL_KEYS
+        if unknown:
+            raise ValueError(f"active-learning config: unknown key(s) final.{sorted(unknown)}")
+        for key in ("pt_file", "e0s"):
+            if key not in c["final"]:
+                raise ValueError(f"active-learning config: final.{key} is required")
     return c
 
 
@@ -207,6 +217,10 @@ class CommitteeMDSelectTask(FiretaskBase):
         else:
             record["selected"] = {"indices": [], "hashes": []}
             record["stopped"] = "converged" if converged else "max_iterations"
+            if cfg["final"]:
+                final = Firework([FinalMultiheadTask(cfg=cfg, train=fw_spec["al_train"], valid=fw_spec["al_valid"])],
+                                 name="al-final-multihead", spec={"argyro_stage": "mlip-final"})
+                action = FWAction(additions=[final])
         from .plots import plot_iteration
         from .validate import predictions
 
@@ -216,6 +230,53 @@ class CommitteeMDSelectTask(FiretaskBase):
         (d / "record.json").write_text(json.dumps(record, indent=1, default=str))
         action.stored_data = {"iteration": i, "converged": converged, "p95": record["uncertainty_eV_A"]["p95"]}
         return action
+
+
+@explicit_serialize
+class FinalMultiheadTask(FiretaskBase):
+    """The final model (METHOD.md 5): the AL dataset (+ extra datasets, e.g. Li3P/Li2S/LiCl AIMD)
+    fine-tuned multi-head from the foundation model with a pre-selected replay set; converted for
+    LAMMPS ML-IAP when ``convert_mliap``. Pushes ``final_model``."""
+
+    required_params = ["cfg", "train", "valid"]
+
+    def run_task(self, fw_spec):
+        from .commands import MultiheadFinetune, lammps_conversion_argv
+        from .datasets import select_replay
+
+        cfg = _cfg(self["cfg"])
+        fin = cfg["final"]
+        d = Path(cfg["workdir"]) / "final"
+        d.mkdir(parents=True, exist_ok=True)
+        frames = list(ase.io.read(self["train"], ":"))
+        for extra in fin.get("extra_datasets", []):
+            frames += list(ase.io.read(extra, ":"))
+        train = write_extxyz(frames, d / "train.xyz")
+        check_dataset(train, fin["e0s"])
+        replay = d / "replay.xyz"
+        if not replay.exists():
+            elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
+            select_replay(fin["pt_file"], replay, fin.get("replay_n", 100_000), elements)
+        model = d / "final.model"
+        if not model.exists():
+            cmd = MultiheadFinetune(name="final", train_file=str(train), valid_file=self["valid"],
+                                    foundation_model=cfg["foundation_model"], pt_train_file=str(replay), e0s=fin["e0s"],
+                                    device=cfg["device"], workdir=str(d), **fin.get("overrides", {}))
+            argv = cmd.argv()
+            argv[0] = str(Path(sys.executable).parent / "mace_run_train")
+            proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
+            (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+            if proc.returncode != 0 or not model.exists():
+                raise RuntimeError(f"final multi-head training failed in {d}: {proc.stderr[-1500:]}")
+        if fin.get("convert_mliap"):
+            conv = lammps_conversion_argv(str(model))
+            conv[0] = str(Path(sys.executable).parent / conv[0])
+            subprocess.run(conv, cwd=d, check=True, capture_output=True)
+        import torch
+
+        heads = list(torch.load(str(model), map_location="cpu", weights_only=False).heads)
+        return FWAction(stored_data={"final_model": str(model), "heads": heads},
+                        update_spec={"final_model": str(model)}, mod_spec=[{"_push": {"final_models": str(model)}}])
 
 
 def _train_and_select(cfg: dict, i: int, parents: list[Firework]) -> list[Firework]:
