@@ -11,7 +11,17 @@ if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
 fi
 dockerd --iptables=false --ip6tables=false --bridge=none --data-root "$W/data" --exec-root "$W/exec" \
     -H "unix://$W/docker.sock" --pidfile "$W/docker.pid" > "$W/dockerd.log" 2>&1 &
-trap 'kill "$(cat "$W/docker.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+stop_dockerd() {
+    local pid
+    pid=$(cat "$W/docker.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
+    # dockerd leaves its network-namespace and overlay mounts behind: release them
+    grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+}
+trap stop_dockerd EXIT
 export DOCKER_HOST="unix://$W/docker.sock"
 for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 if ! docker image inspect argyro-base:bookworm >/dev/null 2>&1; then
