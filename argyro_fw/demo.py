@@ -17,7 +17,8 @@ from .settings import DBSettings
 DEMO_WF_NAME = "argyro-demo"
 
 
-def _free_port(start: int = 27017) -> int:
+def _free_port(start: int = 27117) -> int:
+    """The first free port from ``start`` (the demo keeps off 27017, the default MongoDB port)."""
     for port in range(start, start + 200):
         if not port_in_use("127.0.0.1", port):
             return port
@@ -164,7 +165,9 @@ def run_demo(directory: str | Path = "demo-output") -> int:
     finally:
         os.chdir(cwd)
     print("[4/4] results")
-    return print_summary(lp)
+    rc = print_summary(lp)
+    _stop_hint(d)
+    return rc
 
 
 def print_summary(lp) -> int:
@@ -203,3 +206,8 @@ def print_summary(lp) -> int:
         return 1
     print(f"  all {len(states)} fireworks COMPLETED")
     return 0
+
+
+def _stop_hint(d: Path) -> None:
+    print(f"The demo database keeps running for queries (argyro results -l {d / 'launchpad' / 'my_launchpad.yaml'}); "
+          f"stop it with: argyro db stop --path {d / 'db'}  (or make clean-demo)")
