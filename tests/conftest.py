@@ -1,4 +1,4 @@
-"""Shared fixtures: a real embedded MongoDB (SecantusDB) server, never mongomock.
+"""Shared fixtures: a real embedded MongoDB (SecantusDB) server, never an in-process mock.
 
 If ``$ARGYRO_TEST_DB_URI`` is set (``.ci/run`` sets it to the server it started), tests use that
 server; otherwise one server is started for the session in a temporary directory on a free port.

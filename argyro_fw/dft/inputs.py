@@ -33,7 +33,7 @@ from pymatgen.io.vasp import Kpoints, Poscar
 from ..errors import ArgyroError
 from ..templating import render, write_atomic
 from .kpoints import DEFAULT_SPACING, gamma_grid, gamma_only
-from .potcar import assemble_potcar, potcar_dir
+from .paw import assemble_potcar, potcar_dir
 
 SYSTEMS = ("bulk", "slab", "interface")
 #: unpaired electrons of the free atoms (Hund's rule), the starting MAGMOM of the e0 runs

@@ -84,6 +84,16 @@ def _atoms(struct):
     return AseAtomsAdaptor.get_atoms(struct if isinstance(struct, Structure) else Structure.from_dict(struct))
 
 
+def _run_mace_train(argv: list[str], d: Path, model: Path, what: str) -> None:
+    """Run a rendered mace_run_train command (this environment's executable) in ``d``; the log is
+    kept in train.log; RuntimeError unless ``model`` was written."""
+    argv = [str(Path(sys.executable).parent / "mace_run_train")] + argv[1:]
+    proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
+    (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+    if proc.returncode != 0 or not model.exists():
+        raise RuntimeError(f"{what} failed in {d}: {proc.stderr[-1500:]}")
+
+
 def _it_dir(cfg, i: int) -> Path:
     d = Path(cfg["workdir"]) / f"iter_{i:02d}"
     d.mkdir(parents=True, exist_ok=True)
@@ -156,12 +166,7 @@ class TrainCommitteeMemberTask(FiretaskBase):
             cmd = CommitteeFinetune(name=name, train_file=train, valid_file=valid, foundation_model=cfg["foundation_model"],
                                     seed=int(self["seed"]), device=cfg["device"], workdir=str(d), e0s=cfg["e0s"],
                                     **cfg["train_overrides"])
-            argv = cmd.argv()
-            argv[0] = str(Path(sys.executable).parent / "mace_run_train")
-            proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
-            (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
-            if proc.returncode != 0 or not model.exists():
-                raise RuntimeError(f"committee training failed in {d}: {proc.stderr[-1500:]}")
+            _run_mace_train(cmd.argv(), d, model, "committee training")
         return FWAction(update_spec={"al_train": train, "al_valid": valid},
                         mod_spec=[{"_push": {"al_models": str(model)}}])
 
@@ -262,12 +267,7 @@ class FinalMultiheadTask(FiretaskBase):
             cmd = MultiheadFinetune(name="final", train_file=str(train), valid_file=self["valid"],
                                     foundation_model=cfg["foundation_model"], pt_train_file=str(replay), e0s=fin["e0s"],
                                     device=cfg["device"], workdir=str(d), **fin.get("overrides", {}))
-            argv = cmd.argv()
-            argv[0] = str(Path(sys.executable).parent / "mace_run_train")
-            proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
-            (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
-            if proc.returncode != 0 or not model.exists():
-                raise RuntimeError(f"final multi-head training failed in {d}: {proc.stderr[-1500:]}")
+            _run_mace_train(cmd.argv(), d, model, "final multi-head training")
         if fin.get("convert_mliap"):
             conv = lammps_conversion_argv(str(model))
             conv[0] = str(Path(sys.executable).parent / conv[0])
