@@ -131,6 +131,8 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
                final=dict(pt_file=str(tmp_path / "pt.xyz"), replay_n=8, e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05},
                           overrides=dict(max_num_epochs=1)))
     ase.io.write(tmp_path / "pt.xyz", label(rattled(small_interface, 12, seed=21)), format="extxyz")
+    ase.io.write(tmp_path / "aimd.xyz", label(rattled(small_interface, 5, seed=31)), format="extxyz")
+    cfg["initial_sources"] = [{"path": str(tmp_path / "aimd.xyz"), "n": 2, "config_type": "bulk_aimd"}]
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
     lp.add_wf(active_learning_workflow(cfg))
     db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
@@ -160,6 +162,7 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
 
     recs = sorted(db.al_iterations.find({"al_name": "toy-al"}), key=lambda r: r["iteration"])
     assert [r["iteration"] for r in recs] == [1, 2]
+    assert recs[0]["dataset_size"] == 2 + 6  # the initial set (2 evenly spaced frames) + 6 explored frames
     assert recs[1]["dataset_size"] == recs[0]["dataset_size"] + len(recs[0]["selected"]["hashes"]) == recs[0]["dataset_size"] + 3
     assert recs[-1]["stopped"] == "max_iterations"
     for r in recs:
@@ -181,7 +184,7 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
                                 "state": "COMPLETED"})["action"]["stored_data"]
     assert sorted(fin["heads"]) == ["Default", "pt_head"] and Path(fin["final_model"]).is_file()
     train2 = ase.io.read(recs[1]["dataset_file"], ":")
-    assert set(recs[0]["selected"]["hashes"]) <= {a.info["frame_hash"] for a in train2}
+    assert set(recs[0]["selected"]["hashes"]) <= {a.info.get("frame_hash") for a in train2}
 
 
 def test_render_mace_cli(tmp_path):
@@ -197,3 +200,22 @@ def test_render_mace_cli(tmp_path):
     p = run([str(BIN / "argyro"), "render", "mace", "--kind", "committee", "--foundation", "/m", "--train", "/t",
              "--seed", "3", "-o", str(tmp_path / "c3")], dict(os.environ))
     assert _flags(json.loads((tmp_path / "c3" / "command.json").read_text()))["--seed"] == "3"
+
+
+def test_initial_dataset_counts(tmp_path, small_interface):
+    """METHOD.md 5's initial set, toy-sized: N evenly spaced frames per labelled source."""
+    from argyro_fw.mlip.datasets import assemble_initial_dataset
+
+    sources = []
+    for T in (400, 600, 800, 1000):
+        ase.io.write(tmp_path / f"aimd_{T}.xyz", label(rattled(small_interface, 10, seed=T)), format="extxyz")
+        sources.append({"path": str(tmp_path / f"aimd_{T}.xyz"), "n": 3, "config_type": f"bulk_aimd_{T}K"})
+    ase.io.write(tmp_path / "li.xyz", label(rattled(small_interface, 8, seed=1)), format="extxyz")
+    sources.append({"path": str(tmp_path / "li.xyz"), "n": 4, "config_type": "li_metal_ramp"})
+    counts = assemble_initial_dataset(sources, tmp_path / "initial.xyz")
+    assert counts["total"] == 16 and counts["bulk_aimd_400K"] == 3 and counts["li_metal_ramp"] == 4
+    frames = ase.io.read(tmp_path / "initial.xyz", ":")
+    assert len(frames) == 16 and frames[-1].info["config_type"] == "li_metal_ramp"
+    assert check_dataset(tmp_path / "initial.xyz")["frames"] == 16
+    with pytest.raises(ValueError, match="path, n"):
+        assemble_initial_dataset([{"path": "x"}], tmp_path / "bad.xyz")

@@ -38,7 +38,7 @@ compat.install()
 DEFAULTS = dict(temperatures=[400, 600, 800, 1000], explore_steps=4000, record_every=10, n_train=201, n_valid=31,
                 committee_size=3, committee_md_steps=6000, committee_record_every=30, select_k=200,
                 max_iterations=10, threshold=0.05, percentile=95.0, explorer="chgnet", labeller="chgnet",
-                initial_dataset=None, train_overrides={}, e0s="foundation", device="cpu", final=None)
+                initial_dataset=None, initial_sources=None, train_overrides={}, e0s="foundation", device="cpu", final=None)
 
 #: keys of cfg["final"]: the final multi-head fine-tuning added when the loop stops
 FINAL_KEYS = {"pt_file", "replay_n", "e0s", "extra_datasets", "overrides", "convert_mliap"}
@@ -121,6 +121,11 @@ class ExploreLabelTask(FiretaskBase):
         labelled, new = label_frames(picked, _calculator(cfg["labeller"], cfg), cfg["labeller"], db, "explore")
         train = [a for i, a in zip(idx, labelled) if i not in valid_idx]
         valid = [a for i, a in zip(idx, labelled) if i in valid_idx]
+        if cfg["initial_sources"]:  # METHOD.md 5: evenly spaced frames of labelled AIMD/relaxation runs
+            from .datasets import assemble_initial_dataset
+
+            assemble_initial_dataset(cfg["initial_sources"], d / "initial.xyz")
+            train = list(ase.io.read(d / "initial.xyz", ":")) + train
         if cfg["initial_dataset"]:
             train = list(ase.io.read(cfg["initial_dataset"], ":")) + train
         write_extxyz(train, d / "train.xyz")

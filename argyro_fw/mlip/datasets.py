@@ -7,6 +7,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
+from ..dft.dataset import evenly_spaced, write_extxyz
 from ..errors import ArgyroError
 
 
@@ -61,3 +62,25 @@ def select_replay(pt_file: str | Path, out: str | Path, n: int = 100_000, elemen
     ase.io.write(tmp, keep, format="extxyz")
     tmp.replace(out)
     return len(keep)
+
+
+def assemble_initial_dataset(sources: list[dict], out: str | Path) -> dict:
+    """The initial training set of METHOD.md 5 from labelled trajectories (extxyz with REF_* keys,
+    e.g. parsed AIMD/relaxation runs): each source {path, n, config_type} contributes ``n`` evenly
+    spaced frames (the study: 75 per bulk AIMD temperature x 4, 100 Li-metal ramp frames, 50 frames
+    of the interface relaxation = 450). Returns {config_type: count, 'total': N}."""
+    frames, counts = [], {}
+    for src in sources:
+        unknown = set(src) - {"path", "n", "config_type"}
+        if unknown or "path" not in src or "n" not in src:
+            raise ValueError(f"initial-dataset source {src}: expected keys path, n[, config_type]")
+        traj = list(ase.io.read(src["path"], ":"))
+        picked = [traj[i] for i in evenly_spaced(len(traj), min(int(src["n"]), len(traj)))]
+        ct = src.get("config_type", Path(src["path"]).stem)
+        for a in picked:
+            a.info["config_type"] = ct
+        frames += picked
+        counts[ct] = counts.get(ct, 0) + len(picked)
+    write_extxyz(frames, out)
+    counts["total"] = len(frames)
+    return counts
