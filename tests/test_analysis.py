@@ -76,6 +76,14 @@ def test_kinisi_argyrodite_aimd(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_stride_keeps_the_time_axis(tmp_path):
+    """--stride N analyses every N-th frame; times stay those of the file (frame index x timestep)."""
+    analyze_trajectory(XDATCAR, tmp_path / "s.h5", AnalysisOptions(stride=3, timestep_ps=0.1, progress=False))
+    with h5py.File(tmp_path / "s.h5") as h:
+        t = h["time_ps"][:]
+    assert len(t) == 47 and np.allclose(t[:3], [0.0, 0.3, 0.6]) and np.isclose(t[-1], 13.8)
+
+
 def test_sei_thickness_on_built_stack():
     at, expected = stack_li_li2s_argyrodite(n_li2s_planes=4)
     acc = FrameAccumulator(at.get_chemical_symbols(), AnalysisOptions(progress=False))

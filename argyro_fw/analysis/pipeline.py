@@ -160,7 +160,7 @@ def analyze_trajectory(path: str | Path, out_h5: str | Path, opts: AnalysisOptio
         bar.update(len(ch.positions))
     bar.close()
     idx = np.concatenate(frame_index)
-    time_ps = idx / opts.stride * opts.timestep_ps if opts.stride > 1 else idx * opts.timestep_ps
+    time_ps = idx * opts.timestep_ps  # idx counts the file's frames; timestep_ps is the time between them
     return write_h5(out_h5, acc, time_ps, path, opts)
 
 

@@ -47,13 +47,13 @@ class ReconcileReport:
 
 
 def _job_id(launch: dict) -> str | None:
-    rid = launch.get("state_history", [{}])[0].get("reservation_id") if launch.get("state_history") else None
-    rid = launch.get("reservation_id") or rid
-    for h in launch.get("state_history", []):
-        rid = rid or h.get("reservation_id")
+    """The scheduler job of a launch: the job script's ``.argyro_job_id`` file in the launch
+    directory, else the reservation id recorded by reserved mode."""
     f = Path(launch.get("launch_dir") or "") / ".argyro_job_id"
     if f.is_file() and f.read_text().strip():
         return f.read_text().strip()
+    rid = launch.get("reservation_id") or next(
+        (h["reservation_id"] for h in launch.get("state_history", []) if h.get("reservation_id")), None)
     return str(rid) if rid else None
 
 

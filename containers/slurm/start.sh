@@ -40,8 +40,11 @@ echo "export SLURM_CONF=$DIR/slurm.conf" > "$DIR/env"
 install -d -o munge -g munge -m0755 /run/munge
 if ! munge -n </dev/null >/dev/null 2>&1; then
     [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
-    install -d -o munge -g munge -m0755 "$DIR/munge"
-    runuser -u munge -- /usr/sbin/munged --pid-file="$DIR/munge/munged.pid"
+    # munged runs as user munge, which may not reach $DIR (e.g. a 0700 temp folder): its pid file
+    # lives in /run/munge, and $DIR/munged.pidfile records where
+    PIDF=/run/munge/argyro-$(printf '%s' "$DIR" | md5sum | cut -c1-12).pid
+    runuser -u munge -- /usr/sbin/munged --pid-file="$PIDF"
+    echo "$PIDF" > "$DIR/munged.pidfile"
 fi
 /usr/sbin/slurmctld -f "$SLURM_CONF"
 /usr/sbin/slurmd -f "$SLURM_CONF"
