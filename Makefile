@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch pinned: the CPU build that lies on local disk (never a bare `torch`)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	# FireWorks' own rlaunch/lpad in this venv get argyro's race-free id counters
+	$(VENV)/bin/argyro install-hook
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,6 +8,8 @@
    launchpad file names a ``username`` but no ``password``, the password is read at run time from
    the environment variable named by ``argyro_password_env`` (default ``ARGYRO_DB_PASSWORD``) or
    the file named by ``$ARGYRO_DB_PASSWORD_FILE``.
+3. Race-free fw_id/launch_id counters (``argyro_fw.fw_counters``): the embedded server returns a
+   stale pre-image from a concurrent ``$inc``, which gave two rockets one launch_id.
 
 ``install()`` is idempotent; ``argyro lpad|rlaunch|qlaunch`` call it before handing over to
 FireWorks' own command-line entry points, and importing any argyro FireTask module calls it too.
@@ -49,6 +51,10 @@ def install() -> None:
     from fireworks.core.launchpad import LaunchPad
 
     rocket.zopen = _zopen_default_text
+
+    from .fw_counters import patch_launchpad
+
+    patch_launchpad(LaunchPad)
 
     original = LaunchPad.from_dict.__func__
 

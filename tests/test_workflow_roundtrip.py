@@ -81,6 +81,7 @@ def test_four_concurrent_rlaunch_run_each_firework_once(tmp_path, cli_env, launc
     launches = list(db.launches.find({}))
     assert len(launches) == 200
     assert len({l["fw_id"] for l in launches}) == 200
+    assert len({l["launch_id"] for l in launches}) == 200
     # side effects: one file per firework, each with one line; 200 lines in the shared file
     ran = sorted(side.glob("ran_*"))
     assert len(ran) == 200
@@ -88,3 +89,44 @@ def test_four_concurrent_rlaunch_run_each_firework_once(tmp_path, cli_env, launc
     assert Counter((side / "all").read_text().split()) == Counter(str(i) for i in range(200))
     # the work really was shared (more than one worker launched something)
     assert len({l["launch_dir"].split("/worker")[1].split("/")[0] for l in launches}) > 1
+
+
+_COUNTER_WORKER = """
+import sys
+from fireworks import Firework, LaunchPad, ScriptTask, Workflow
+lp = LaunchPad(host=sys.argv[1], port=int(sys.argv[2]), name=sys.argv[3])
+ids = [lp.get_new_launch_id() for _ in range(150)]
+for k in range(10):  # add_wf takes a block of fw_ids with one $inc
+    lp.add_wf(Workflow([Firework(ScriptTask.from_str("true")) for _ in range(3)]))
+print("IDS", " ".join(map(str, ids)))
+"""
+
+
+def test_id_counters_are_race_free_in_plain_fireworks_processes(tmp_path, db_settings):
+    """6 plain Python processes (no argyro import; FireWorks only) draw launch ids and add workflows at once.
+
+    The embedded server returns a stale pre-image from a concurrent $inc; argyro's .pth hook (written by
+    `make install`) gives FireWorks race-free counters. Without it this drew ~30 % duplicate launch ids.
+    """
+    from fireworks import LaunchPad
+
+    LaunchPad(host=db_settings.host, port=db_settings.port, name=db_settings.name).reset("", require_password=False)
+    script = tmp_path / "worker.py"
+    script.write_text(_COUNTER_WORKER)
+    procs = [
+        subprocess.Popen([str(BIN / "python"), str(script), db_settings.host, str(db_settings.port), db_settings.name],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        line = [l for l in out.splitlines() if l.startswith("IDS ")][-1]
+        ids += [int(x) for x in line.split()[1:]]
+    assert len(ids) == 900
+    assert len(set(ids)) == 900
+    db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
+    fw_ids = [d["fw_id"] for d in db.fireworks.find({}, {"fw_id": 1})]
+    assert len(fw_ids) == 180
+    assert len(set(fw_ids)) == 180

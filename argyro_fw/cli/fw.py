@@ -69,12 +69,28 @@ def register(sub) -> None:
     rs.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=cmd_results)
+    hk = sub.add_parser(
+        "install-hook",
+        help="make FireWorks' own rlaunch/lpad/qlaunch in this environment use race-free id counters",
+        description="Write argyro_fireworks_counters.pth into this environment's site-packages (or --site-dir), "
+        "so that every Python process that imports FireWorks gets argyro's race-free fw_id/launch_id "
+        "counters (see argyro_fw/fw_counters.py). `make install` and the container build run it. Idempotent.",
+    )
+    hk.add_argument("--site-dir", metavar="DIR", help="site-packages folder (default: this Python's purelib)")
+    hk.set_defaults(func=cmd_install_hook)
     for name in PASSTHROUGH:
         sub.add_parser(
             name,
             add_help=False,
             help=f"FireWorks' {name} with argyro's fixes (password from the environment, offline-mode zopen)",
         )
+
+
+def cmd_install_hook(args) -> int:
+    from ..fw_counters import install_pth
+
+    print(install_pth(args.site_dir))
+    return 0
 
 
 def cmd_init(args) -> int:
