@@ -10,7 +10,7 @@ from ..templating import write_atomic
 
 
 def register(sub) -> None:
-    p = sub.add_parser("build", help="build structures (bulk argyrodite, phases, charge balancing)")
+    p = sub.add_parser("build", help="build structures (bulk, phases, surfaces, interfaces, MLMD cells, charge balancing)")
     bsub = p.add_subparsers(dest="build_command", metavar="WHAT", required=True)
     b = bsub.add_parser("bulk", help="ordered Li6PS5Cl or the inequivalent anion-disordered candidates")
     g = b.add_mutually_exclusive_group(required=True)
@@ -24,6 +24,49 @@ def register(sub) -> None:
     ph.add_argument("--supercell", type=int, nargs=3, metavar=("NA", "NB", "NC"))
     ph.add_argument("-o", "--output", required=True, metavar="DIR")
     ph.set_defaults(func=cmd_phase)
+    sf = bsub.add_parser(
+        "surfaces", help="every symmetric termination of the six {0,1} Miller planes (or --miller)",
+        description="Cut BULK along (100), (010), (001), (110), (101), (011) (or the planes given with --miller), "
+        "enumerate the terminations whose two faces are related by a symmetry operation (checked with spglib), "
+        "write one POSCAR per slab and surfaces.json (miller, termination, composition, formal charge, excess vs "
+        "bulk, area, thickness, vacuum, symmetric).")
+    sf.add_argument("bulk", metavar="BULK", help="bulk structure file (POSCAR, CIF, extxyz ...)")
+    sf.add_argument("--miller", type=int, nargs=3, action="append", metavar=("H", "K", "L"),
+                    help="only this plane (repeatable); indices in {0,1}")
+    sf.add_argument("--min-thickness", type=float, default=15.0, help="slab thickness at least, Angstrom (default 15)")
+    sf.add_argument("--vacuum", type=float, default=15.0, help="vacuum, Angstrom (default 15)")
+    sf.add_argument("-o", "--output", required=True, metavar="DIR")
+    sf.set_defaults(func=cmd_surfaces)
+    itf = bsub.add_parser(
+        "interface", help="lattice-match bcc Li planes to an argyrodite slab and build periodic interface cells",
+        description="ZSL lattice matching of bcc Li surfaces against the slab over supercells and rotations; "
+        "candidates ranked by mismatch (%%) then area; cells with a, b the average of the two; the Li slab's "
+        "lateral shift scanned; no two atoms closer than --min-distance. Writes POSCAR_interface_N and interfaces.json.")
+    itf.add_argument("slab", metavar="ARGYRODITE_SLAB", help="slab file with c normal to a, b (from `build surfaces`)")
+    itf.add_argument("--li-planes", nargs="+", default=["100", "110", "111"], choices=["100", "110", "111"])
+    itf.add_argument("--li-layers", type=int, default=6, help="atomic planes of Li (default 6)")
+    itf.add_argument("--li-a", type=float, default=3.44, help="bcc Li lattice constant, Angstrom (default 3.44, PBE)")
+    itf.add_argument("--max-area", type=float, default=500.0, help="largest matched area, Angstrom^2 (default 500)")
+    itf.add_argument("--candidates", type=int, default=5, help="how many ranked candidates to build (default 5)")
+    itf.add_argument("--balance", action="store_true", help="charge-balance the slab first (lowest Ewald choice)")
+    itf.add_argument("--min-distance", type=float, default=1.5, help="closest allowed approach, Angstrom (default 1.5)")
+    itf.add_argument("-o", "--output", required=True, metavar="DIR")
+    itf.set_defaults(func=cmd_interface)
+    ml = bsub.add_parser(
+        "mlmd-cell", help="a large charge-balanced Li | argyrodite cell for MLMD (METHOD.md 6)",
+        description="Termination TERM of plane --miller of BULK, at least --layers x d_hkl thick, charge balanced, "
+        "on --li-layers planes of Li(--li-plane) with the smallest-area match within --max-mismatch %%, "
+        "repeated by --supercell.")
+    ml.add_argument("bulk", metavar="BULK")
+    ml.add_argument("--miller", type=int, nargs=3, required=True, metavar=("H", "K", "L"))
+    ml.add_argument("--termination", type=int, default=0, help="index in the plane's terminations (default 0)")
+    ml.add_argument("--layers", type=int, default=6)
+    ml.add_argument("--li-layers", type=int, default=6)
+    ml.add_argument("--li-plane", default="100", choices=["100", "110", "111"])
+    ml.add_argument("--supercell", type=int, nargs=3, default=[2, 2, 1], metavar=("NA", "NB", "NC"))
+    ml.add_argument("--max-mismatch", type=float, default=1.5, help="percent (default 1.5)")
+    ml.add_argument("-o", "--output", required=True, metavar="DIR")
+    ml.set_defaults(func=cmd_mlmd_cell)
     bl = bsub.add_parser("balance", help="remove the fewest atoms that make the formal charge zero; ranked choices")
     bl.add_argument("structure", metavar="SLAB_OR_INTERFACE")
     bl.add_argument("--max-candidates", type=int, default=500, help="cap on the combinations tried (reported)")
@@ -33,13 +76,68 @@ def register(sub) -> None:
     bl.set_defaults(func=cmd_balance)
 
 
-def _write(structures: list[tuple[str, object]], summary: dict, out: Path) -> None:
+def _write(structures: list[tuple[str, object]], summary: dict, out: Path, name: str = "summary.json") -> None:
     """Everything is prepared before the first file is written; the summary last."""
-    texts = [(name, s.to(fmt="poscar")) for name, s in structures]
-    for name, text in texts:
-        write_atomic(out / name, text)
-    write_atomic(out / "summary.json", json.dumps(summary, indent=1))
-    print(out / "summary.json")
+    texts = [(fname, s.to(fmt="poscar")) for fname, s in structures]
+    body = json.dumps(summary, indent=1)
+    for fname, text in texts:
+        write_atomic(out / fname, text)
+    write_atomic(out / name, body)
+    print(out / name)
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "structure"}
+
+
+def cmd_surfaces(args) -> int:
+    from ..structio import read_structure
+    from ..structures.surfaces import PLANES, SurfaceMaker, all_terminations
+
+    bulk = read_structure(args.bulk)
+    planes = [tuple(m) for m in args.miller] if args.miller else PLANES
+    maker = SurfaceMaker(min_thickness=args.min_thickness, vacuum=args.vacuum)
+    terms = all_terminations(bulk, planes, maker, progress=True)
+    files = [(f"POSCAR_{t['id']}", t["structure"]) for t in terms]
+    counts = {"".join(map(str, m)): sum(1 for t in terms if tuple(t["miller"]) == tuple(m)) for m in planes}
+    summary = {"bulk": str(args.bulk), "settings": _plain(vars(maker)), "counts": counts, "total": len(terms),
+               "slabs": [dict(_plain(t), file=f) for (f, _), t in zip(files, terms)]}
+    _write(files, summary, Path(args.output), "surfaces.json")
+    return 0
+
+
+def cmd_interface(args) -> int:
+    from ..structio import read_structure
+    from ..structures.balance import balance
+    from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
+
+    slab = read_structure(args.slab)
+    removed = {}
+    if args.balance:
+        res = balance(slab)
+        slab, removed = res.candidates[0]["structure"], res.removal
+    maker = InterfaceMaker(li_planes=args.li_planes, li_layers=args.li_layers, li_a=args.li_a, max_area=args.max_area,
+                           max_candidates=args.candidates, min_distance=args.min_distance)
+    cands = match_candidates(slab, maker)
+    if not cands:
+        raise ArgyroError(f"{args.slab}: no lattice match of Li {args.li_planes} within {maker.max_length_tol * 100:.0f} % "
+                          f"and {maker.max_area} Angstrom^2")
+    built = [build_interface(slab, c, maker) for c in cands]
+    files = [(f"POSCAR_interface_{k}", b["structure"]) for k, b in enumerate(built)]
+    summary = {"slab": str(args.slab), "removed_for_balance": removed, "settings": vars(maker),
+               "interfaces": [dict(_plain(b), file=f, rank=k) for k, ((f, _), b) in enumerate(zip(files, built))]}
+    _write(files, summary, Path(args.output), "interfaces.json")
+    return 0
+
+
+def cmd_mlmd_cell(args) -> int:
+    from ..structio import read_structure
+    from ..structures.interfaces import mlmd_cell
+
+    res = mlmd_cell(read_structure(args.bulk), tuple(args.miller), args.termination, args.layers, args.li_layers,
+                    args.li_plane, tuple(args.supercell), args.max_mismatch)
+    _write([("POSCAR_mlmd", res["structure"])], _plain(res), Path(args.output), "mlmd_cell.json")
+    return 0
 
 
 def _describe(s) -> dict:
