@@ -13,7 +13,8 @@ Steps (documented choices):
    strained onto it.
 4. Stacking: argyrodite slab, gap, Li slab, gap, periodic along c, so the cell holds two
    equivalent interfaces. The Li slab's lateral displacement is scanned on an ``n_shift`` x
-   ``n_shift`` grid of the common cell; the displacement kept is the one that makes the cell
+   ``n_shift`` grid of the common cell, plus the shifts that solve for a common face-flipping
+   operation of both slabs (:func:`symmetric_shifts`); the displacement kept is the one that makes the cell
    symmetric (spglib finds an operation sending the normal to minus itself) with the largest
    closest approach, else the largest closest approach. The gap (Å, between outermost atomic
    planes) is widened in 0.1 Å steps until no two atoms are closer than ``min_distance``.
@@ -190,6 +191,30 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
     return res
 
 
+def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float = 0.1) -> list[np.ndarray]:
+    """In-plane shifts tau (fractional) of the film that make substrate + shifted film share a face-flipping
+    operation: for a substrate operation (R, t) and a film operation (R, t_f) with the same rotation, the
+    shifted film is invariant under (R, t) when t + (R - I) tau = t_f modulo a lattice vector."""
+    from .surfaces import _flip_ops
+
+    out = []
+    ops_f = _flip_ops(film_cell, symprec)
+    for rs, ts in _flip_ops(sub_cell, symprec):
+        for rf, tf in ops_f:
+            if not np.array_equal(rs, rf):
+                continue
+            a = (rs - np.eye(3))[:2, :2]
+            for m in range(-2, 3):
+                for n in range(-2, 3):
+                    b = (tf - ts)[:2] + np.array([m, n])
+                    tau = np.linalg.lstsq(a, b, rcond=None)[0]
+                    if np.abs(a @ tau - b).max() < 1e-3:
+                        tau = np.mod(tau, 1.0)
+                        if not any(np.abs(((tau - o) + 0.5) % 1.0 - 0.5).max() < 1e-3 for o in out):
+                            out.append(tau)
+    return out
+
+
 def _min_distance(s: Structure) -> float:
     d = s.distance_matrix
     np.fill_diagonal(d, np.inf)
@@ -239,10 +264,15 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
     li = li[np.unique(np.round(li, 5), axis=0, return_index=True)[1]]
     t_li = float(li[:, 2].max())
 
+    c0 = t_sub + t_li + 2 * maker.gap
+    lat0 = Lattice(np.array([[*common[0], 0.0], [*common[1], 0.0], [0.0, 0.0, c0]]))
+    sub_cell = Structure(lat0, list(sup.species), np.c_[frac_s, zs / c0])
+    film_cell = Structure(lat0, ["Li"] * len(li), np.c_[li[:, :2] % 1.0, (li[:, 2] + t_sub + maker.gap) / c0])
+    shifts = symmetric_shifts(sub_cell, film_cell)
+    shifts += [np.array([gx, gy]) / maker.n_shift for gx in range(maker.n_shift) for gy in range(maker.n_shift)]
     best = None
-    for gx in range(maker.n_shift):
-        for gy in range(maker.n_shift):
-            shift = np.array([gx, gy]) / maker.n_shift
+    for shift in shifts:
+        if True:
             gap = maker.gap
             while True:
                 c = t_sub + t_li + 2 * gap
