@@ -50,3 +50,58 @@ def results_table(rows: list[dict]) -> str:
                      f"{_fmt(r['sei_thickness_A'], '.1f'):>16s} {_fmt(r['crystallinity_percent'], '.1f'):>8s} "
                      f"{_fmt(r['ps4_intact_fraction']):>5s} {_fmt(r['sei_composition_SPCl']):>15s}  {flux}")
     return "\n".join(lines)
+
+
+def study_rows(db) -> dict:
+    """The study-level results: surface ranking, interfaces (gamma_inter with strain correction), bulk diffusion
+    per temperature and the Arrhenius fits, one entry per study document."""
+    out = {}
+    for st in db.studies.find({}).sort("name", 1):
+        name = st["name"]
+        out[name] = {
+            "bulk": st.get("bulk", {}),
+            "surfaces": (st.get("surfaces") or {}).get("ranking", []),
+            "interfaces": [{k: i.get(k) for k in ("key", "termination", "li_plane", "mismatch_pct", "symmetric",
+                                                   "gamma_inter_eV_nm2", "E_str_argyrodite_eV_nm2", "E_str_li_eV_nm2",
+                                                   "gamma_inter_min_eV_nm2", "removed_for_balance")}
+                           for i in db.interfaces.find({"study": name}).sort("key", 1)],
+            "diffusion": [{k: d.get(k) for k in ("temperature_K", "D_cm2_s", "D_std_cm2_s", "sigma_S_cm",
+                                                  "sigma_std_S_cm")}
+                          for d in db.diffusion.find({"study": name}).sort("temperature_K", 1)],
+            "arrhenius": st.get("arrhenius", {}),
+            "complete": bool(st.get("complete")),
+        }
+    return out
+
+
+def study_tables(db) -> str:
+    lines = []
+    for name, s in study_rows(db).items():
+        b = s["bulk"]
+        lines.append(f"study {name!r}: bulk {b.get('chosen', '-')} (a = {_fmt(b.get('a_relaxed_A'), '.3f')} A), "
+                     f"{'complete' if s['complete'] else 'running'}")
+        if s["surfaces"]:
+            lines.append(f"  {'surface':28s} {'termination':12s} gamma_surf/(eV/nm2)")
+            for r in s["surfaces"][:5]:
+                lines.append(f"  {r['key']:28s} {r['termination']:12s} {_fmt(r['gamma_surf_eV_nm2'], '.3f')}")
+            if len(s["surfaces"]) > 5:
+                lines.append(f"  ... {len(s['surfaces']) - 5} more")
+        if s["interfaces"]:
+            lines.append(f"  {'interface':32s} {'mism/%':>6s} {'sym':>5s} {'g_inter':>8s} {'E_str':>7s} {'g_min':>8s}  (eV/nm2)")
+            for i in s["interfaces"]:
+                e_str = (i["E_str_argyrodite_eV_nm2"] or 0) + (i["E_str_li_eV_nm2"] or 0)
+                lines.append(f"  {i['key']:32s} {_fmt(i['mismatch_pct']):>6s} {str(i['symmetric']):>5s} "
+                             f"{_fmt(i['gamma_inter_eV_nm2'], '.3f'):>8s} {_fmt(e_str, '.3f'):>7s} "
+                             f"{_fmt(i['gamma_inter_min_eV_nm2'], '.3f'):>8s}")
+        if s["diffusion"]:
+            lines.append(f"  {'bulk T/K':>10s} {'D/(cm2/s)':>12s} {'sigma/(S/cm)':>13s}")
+            for d in s["diffusion"]:
+                lines.append(f"  {_fmt(d['temperature_K'], '.0f'):>10s} {_fmt(d['D_cm2_s'], '.3e'):>12s} "
+                             f"{_fmt(d['sigma_S_cm'], '.3e'):>13s}")
+        a = s["arrhenius"]
+        if a:
+            D, sg = a.get("D", {}), a.get("sigma", {})
+            lines.append(f"  Arrhenius: Ea(D) = {_fmt(D.get('Ea_eV'), '.3f')} eV, D(300 K) = {_fmt(D.get('at_300K'), '.3e')} "
+                         f"cm2/s; Ea(sigma) = {_fmt(sg.get('Ea_eV'), '.3f')} eV, sigma(300 K) = "
+                         f"{_fmt(sg.get('at_300K'), '.3e')} S/cm")
+    return "\n".join(lines)

@@ -227,7 +227,8 @@ def test_cli_analyze_store_and_plot(tmp_path, cli_env, db_settings):
     assert doc["results"]["final"]["sei_thickness_A"] == [None, None]
     lp_dir = tmp_path / "lp"
     run([str(BIN / "argyro"), "init", "--dir", str(lp_dir)], cli_env)
-    rows = json.loads(run([str(BIN / "argyro"), "results", "-l", str(lp_dir / "my_launchpad.yaml"), "--json"], cli_env).stdout)
+    rows = json.loads(run([str(BIN / "argyro"), "results", "-l", str(lp_dir / "my_launchpad.yaml"), "--json"],
+                          cli_env).stdout)["analyses"]
     assert len(rows) == 1 and rows[0]["interface"] == "bulk" and rows[0]["temperature_K"] == 600.0
     assert rows[0]["ps4_intact_fraction"] == 1.0 and rows[0]["frames"] == 140
     table = run([str(BIN / "argyro"), "results", "-l", str(lp_dir / "my_launchpad.yaml")], cli_env).stdout

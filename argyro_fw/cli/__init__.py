@@ -13,8 +13,9 @@ from . import analysis as analysis_cmds
 from . import build as build_cmds
 from . import md as md_cmds
 from . import vasp as vasp_cmds
+from . import study as study_cmds
 
-GROUPS = [db_cmds, fw_cmds, build_cmds, vasp_cmds, md_cmds, analysis_cmds]
+GROUPS = [db_cmds, fw_cmds, study_cmds, build_cmds, vasp_cmds, md_cmds, analysis_cmds]
 RENDERERS = [vasp_cmds, md_cmds]
 
 

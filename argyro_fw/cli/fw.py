@@ -65,7 +65,8 @@ def register(sub) -> None:
     st.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
-    rs = sub.add_parser("results", help="the results table from MongoDB (one row per analysis)")
+    rs = sub.add_parser("results", help="the results tables from MongoDB: per study (surfaces, interfaces, bulk D, "
+                        "sigma, Ea) and one row per MD analysis (SEI, crystallinity, composition, flux)")
     rs.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=cmd_results)
@@ -134,10 +135,18 @@ def cmd_status(args) -> int:
 def cmd_results(args) -> int:
     import json
 
-    from ..report import results_rows, results_table
+    from ..report import results_rows, results_table, study_rows, study_tables
 
-    rows = results_rows(get_launchpad(args.launchpad).db)
-    print(json.dumps(rows, indent=1, default=str) if args.json else results_table(rows))
+    db = get_launchpad(args.launchpad).db
+    rows = results_rows(db)
+    if args.json:
+        print(json.dumps({"analyses": rows, "studies": study_rows(db)}, indent=1, default=str))
+        return 0
+    tables = study_tables(db)
+    if tables:
+        print(tables)
+        print()
+    print(results_table(rows))
     return 0
 
 

@@ -7,7 +7,9 @@ Iteration i >= 1: ``committee_size`` trainings from the foundation model in para
 seeds) -> one firework with the committee MD runs (each driven by one member), the per-frame
 committee force uncertainty, the iteration record, the convergence test; if not converged and
 i < max_iterations, the ``select_k`` most uncertain frames not labelled before are written out
-and the next iteration (label -> trains -> MD/select) is added with FWAction(additions=...).
+and the next iteration (label -> trains -> MD/select) is inserted with FWAction(detours=...), so a
+firework that depends on the loop (the study's final model) waits for its last iteration; the
+last one pushes ``al_datasets`` (train, valid, models) to it.
 
 Everything lives under ``cfg['workdir']`` (absolute), so reruns of killed fireworks reuse what
 is there; labels are cached by structure hash in MongoDB (``labels``), never computed twice.
@@ -223,14 +225,18 @@ class CommitteeMDSelectTask(FiretaskBase):
             cand = d / "selected.xyz"
             write_extxyz([frames[j] for j in sel], cand)
             record["selected"] = {"indices": sel, "hashes": [hashes[j] for j in sel]}
-            action = FWAction(additions=[iteration_workflow(cfg, i + 1, str(cand), fw_spec["al_train"], fw_spec["al_valid"])])
+            # a detour, so that a join after this loop (the study's final model) waits for every iteration
+            action = FWAction(detours=[iteration_workflow(cfg, i + 1, str(cand), fw_spec["al_train"], fw_spec["al_valid"])])
         else:
             record["selected"] = {"indices": [], "hashes": []}
             record["stopped"] = "converged" if converged else "max_iterations"
+            done = {"name": cfg.get("name", "al"), "train": fw_spec["al_train"], "valid": fw_spec["al_valid"],
+                    "models": models, "iteration": i}
+            action = FWAction(mod_spec=[{"_push": {"al_datasets": done}}])
             if cfg["final"]:
                 final = Firework([FinalMultiheadTask(cfg=cfg, train=fw_spec["al_train"], valid=fw_spec["al_valid"])],
                                  name="al-final-multihead", spec={"argyro_stage": "mlip-final"})
-                action = FWAction(additions=[final])
+                action = FWAction(additions=[final], mod_spec=[{"_push": {"al_datasets": done}}])
         from .plots import plot_iteration
         from .validate import predictions
 

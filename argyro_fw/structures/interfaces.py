@@ -157,17 +157,23 @@ def match_candidates(slab: Structure, maker: InterfaceMaker | None = None) -> li
 
 def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = 6, li_layers: int = 6,
               li_plane: str = "100", supercell=(2, 2, 1), max_mismatch: float = 1.5, li_a: float = 3.44,
-              balance_slab: bool = True) -> dict:
+              balance_slab: bool = True, termination_label: str | None = None) -> dict:
     """A large MLMD interface cell (METHOD.md 6): the argyrodite termination ``termination`` of
     ``miller`` at least ``layers`` x d_hkl thick (d_hkl = a / sqrt(h2 + k2 + l2) of the cubic cell),
     charge-balanced (lowest Ewald choice), on ``li_layers`` planes of Li(``li_plane``), using the
-    smallest-area lattice match with mismatch <= ``max_mismatch`` %, repeated by ``supercell``."""
+    smallest-area lattice match with mismatch <= ``max_mismatch`` %, repeated by ``supercell``.
+    ``termination_label`` (e.g. "Li-S") picks the first termination with that label instead of an index."""
     from .balance import balance
     from .surfaces import SurfaceMaker, symmetric_terminations
 
     a = float(np.cbrt(slab_maker_bulk.lattice.volume))
     d_hkl = a / np.sqrt(sum(int(x) ** 2 for x in miller))
     terms = symmetric_terminations(slab_maker_bulk, miller, SurfaceMaker(min_thickness=layers * d_hkl))
+    if termination_label is not None:
+        named = [k for k, t in enumerate(terms) if t["termination"] == termination_label]
+        if not named:
+            raise ArgyroError(f"no {termination_label!r} termination of {tuple(miller)} at {layers} layers")
+        termination = named[0]
     if not 0 <= termination < len(terms):
         raise ArgyroError(f"termination {termination}: plane {tuple(miller)} has {len(terms)} symmetric terminations "
                           f"(0..{len(terms) - 1})")
@@ -302,6 +308,8 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
         "angle_diff_deg": dang,
         "area_A2": float(abs(np.linalg.det(common))),
         "common_in_plane_A": common.tolist(),
+        "substrate_in_plane_A": ssl.tolist(),  # the slab supercell's own a, b (unstrained), in the cell's frame
+        "film_in_plane_A": fsl_al.tolist(),  # the Li supercell's own a, b (unstrained), aligned with the cell
         "film_matrix": tf.tolist(),
         "substrate_matrix": ts.tolist(),
         "li_metal_atoms": n_li_metal,

@@ -1,0 +1,311 @@
+"""The study configuration: one YAML file, validated field by field before anything is added.
+
+Sections and their defaults are the dataclasses below (METHOD.md values by default; see
+``configs/paper.yaml`` for every field with a comment). Unknown keys, wrong types and
+impossible values (negative temperatures, a committee of fewer than 2 models, ...) raise
+:class:`~argyro_fw.errors.ConfigError` naming the field, e.g. ``mlmd.temperatures[1]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+
+ENGINES = ("vasp", "chgnet")
+MD_ENGINES = ("external", "mliap")
+
+
+@dataclass
+class BulkCfg:
+    a: float = 9.859  # starting lattice constant, Å (experiment); DFT relaxes it
+    disordered: bool = True  # relax the disordered candidates too and keep the lowest (METHOD.md 1)
+
+
+@dataclass
+class DftCfg:
+    vasp_cmd: str = ">>vasp_cmd<<"  # from the FireWorker's env (my_fworker.yaml), or a command
+    potcar: bool | None = None  # write POTCAR (needs the configured PAW library); None: if configured
+    polling_s: float = 10.0  # custodian polling interval, s
+    relax_steps: int = 200  # CHGNet stand-in only: largest number of BFGS steps of a relaxation
+    fmax: float = 0.05  # CHGNet stand-in only: relaxation force threshold, eV/Å
+
+
+@dataclass
+class SurfacesCfg:
+    planes: list = field(default_factory=lambda: [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]])
+    min_thickness: float = 15.0  # Å
+    vacuum: float = 15.0  # Å
+    top_n: int = 3  # the N lowest-gamma terminations go on to interfaces (METHOD.md 3)
+
+
+@dataclass
+class InterfacesCfg:
+    li_planes: list = field(default_factory=lambda: ["100", "110", "111"])
+    li_layers: int = 6
+    li_a: float = 3.44  # bcc Li, Å (PBE)
+    max_area: float = 500.0  # Å2
+    candidates: int = 5  # ranked lattice matches built per surface; the best symmetric one is used
+    balance_candidates: int = 100  # cap of the charge-balancing enumeration (reported)
+
+
+@dataclass
+class ActiveLearningCfg:
+    foundation_model: str = ""  # path to the foundation MACE model (e.g. OMat24); "toy": train a tiny one
+    labeller: str = "dft"  # dft (VASP label fireworks are a site matter) | chgnet (offline stand-in)
+    committee_size: int = 3
+    temperatures: list = field(default_factory=lambda: [400, 600, 800, 1000])
+    explore_steps: int = 4000
+    record_every: int = 10
+    n_train: int = 201
+    n_valid: int = 31
+    committee_md_steps: int = 6000
+    committee_record_every: int = 30
+    select_k: int = 200
+    max_iterations: int = 10
+    threshold: float = 0.05  # eV/Å, force-uncertainty percentile below which the loop stops
+    percentile: float = 95.0
+    train_overrides: dict = field(default_factory=dict)  # extra mace_run_train options
+    device: str = "cpu"
+
+
+@dataclass
+class FinalModelCfg:
+    pt_file: str = ""  # replay data of the foundation model (multi-head fine-tuning)
+    e0s: dict = field(default_factory=dict)  # {element: E0 in eV}, the labeller's isolated-atom energies
+    replay_n: int = 100000
+    extra_datasets: list = field(default_factory=list)  # e.g. Li3P / Li2S / LiCl AIMD extxyz
+    overrides: dict = field(default_factory=dict)
+    convert_mliap: bool = False  # also write the LAMMPS ML-IAP model (GPU engine)
+
+
+@dataclass
+class MlmdCfg:
+    temperatures: list = field(default_factory=lambda: [300, 400])  # K
+    nvt_ps: float = 10.0
+    npt_ns: float = 5.0
+    dump_every: int = 100  # steps
+    restart_every: int = 10000  # steps
+    layers: int = 6  # argyrodite thickness in d_hkl
+    li_layers: int = 6
+    supercell: list = field(default_factory=lambda: [2, 2, 1])
+    max_mismatch: float = 1.5  # %
+    prerelax_fmax: float = 0.04  # eV/Å, ASE BFGS with the final model
+    prerelax_steps: int = 500
+    engine: str = "mliap"  # mliap (GPU, ML-IAP) | external (CPU, fix external)
+    lmp_binary: str = "lmp"
+
+
+@dataclass
+class BulkMlmdCfg:
+    temperatures: list = field(default_factory=lambda: [400, 600, 800, 1000])  # K
+    supercell: list = field(default_factory=lambda: [2, 2, 2])
+    nvt_ps: float = 10.0
+    npt_ns: float = 1.0
+    dump_every: int = 100
+
+
+@dataclass
+class AnalysisCfg:
+    stride: int = 1
+    membranes: dict = field(default_factory=dict)  # name -> fractional height of a flux membrane
+
+
+@dataclass
+class StudyConfig:
+    name: str = "study"
+    workdir: str = "study"  # persistent folder for models and MD runs (made absolute)
+    engine: str = "vasp"  # vasp | chgnet (the offline CHGNet stand-in for DFT energies)
+    bulk: BulkCfg = field(default_factory=BulkCfg)
+    dft: DftCfg = field(default_factory=DftCfg)
+    surfaces: SurfacesCfg = field(default_factory=SurfacesCfg)
+    interfaces: InterfacesCfg = field(default_factory=InterfacesCfg)
+    active_learning: ActiveLearningCfg = field(default_factory=ActiveLearningCfg)
+    final_model: FinalModelCfg = field(default_factory=FinalModelCfg)
+    mlmd: MlmdCfg = field(default_factory=MlmdCfg)
+    bulk_mlmd: BulkMlmdCfg = field(default_factory=BulkMlmdCfg)
+    analysis: AnalysisCfg = field(default_factory=AnalysisCfg)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _typed(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if tp is list or origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None:
+            return None
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _typed(value, args[0], where)
+    if dataclasses.is_dataclass(tp):
+        return _section(tp, value, where)
+    return value
+
+
+def _section(cls, data, where: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping of fields, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"unknown field {prefix}{unknown[0]} (known: {', '.join(sorted(names))})")
+    kwargs = {k: _typed(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _positive_list(values, where: str, integer: bool = False) -> None:
+    if not values:
+        raise ConfigError(f"{where}: expected at least one value")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (integer and not isinstance(v, int)):
+            raise ConfigError(f"{where}[{i}]: expected a positive {'integer' if integer else 'number'}, got {v!r}")
+
+
+def validate(cfg: StudyConfig) -> StudyConfig:
+    """Value checks beyond types; raises ConfigError naming the field."""
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"engine: expected one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    if cfg.bulk.a <= 0:
+        raise ConfigError(f"bulk.a: expected a positive lattice constant (Å), got {cfg.bulk.a}")
+    for i, m in enumerate(cfg.surfaces.planes):
+        if not (isinstance(m, list) and len(m) == 3 and all(x in (0, 1) for x in m) and any(m)) or m == [1, 1, 1]:
+            raise ConfigError(f"surfaces.planes[{i}]: expected three indices in {{0, 1}}, not all zero and not (111), got {m!r}")
+    for k in ("min_thickness", "vacuum"):
+        if getattr(cfg.surfaces, k) <= 0:
+            raise ConfigError(f"surfaces.{k}: expected a positive length (Å)")
+    if cfg.surfaces.top_n < 1:
+        raise ConfigError(f"surfaces.top_n: expected >= 1, got {cfg.surfaces.top_n}")
+    for i, p in enumerate(cfg.interfaces.li_planes):
+        if p not in ("100", "110", "111"):
+            raise ConfigError(f"interfaces.li_planes[{i}]: expected 100, 110 or 111, got {p!r}")
+    for k in ("li_layers", "candidates", "balance_candidates"):
+        if getattr(cfg.interfaces, k) < 1:
+            raise ConfigError(f"interfaces.{k}: expected >= 1")
+    for k in ("li_a", "max_area"):
+        if getattr(cfg.interfaces, k) <= 0:
+            raise ConfigError(f"interfaces.{k}: expected a positive number")
+    al = cfg.active_learning
+    if al.committee_size < 2:
+        raise ConfigError(f"active_learning.committee_size: a committee needs >= 2 models, got {al.committee_size}")
+    if not al.foundation_model:
+        raise ConfigError("active_learning.foundation_model: expected the path of the foundation MACE model "
+                          "(nothing is downloaded), or 'toy' for a tiny model trained here")
+    if al.labeller not in ("dft", "chgnet"):
+        raise ConfigError(f"active_learning.labeller: expected dft or chgnet, got {al.labeller!r}")
+    if al.labeller == "dft":
+        raise ConfigError("active_learning.labeller: 'dft' labels through VASP fireworks are not wired into the "
+                          "loop yet; use 'chgnet' (the offline stand-in) for now")
+    _positive_list(al.temperatures, "active_learning.temperatures")
+    for k in ("explore_steps", "record_every", "n_train", "n_valid", "committee_md_steps", "committee_record_every",
+              "select_k", "max_iterations"):
+        if getattr(al, k) < 1:
+            raise ConfigError(f"active_learning.{k}: expected >= 1, got {getattr(al, k)}")
+    if al.threshold <= 0 or not 0 < al.percentile <= 100:
+        raise ConfigError("active_learning.threshold must be > 0 eV/Å and percentile in (0, 100]")
+    if not cfg.final_model.pt_file:
+        raise ConfigError("final_model.pt_file: expected the replay dataset of the foundation model "
+                          "(extxyz), or 'toy' with a toy foundation model")
+    from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
+
+    for where, cls, given in (("active_learning.train_overrides", CommitteeFinetune, al.train_overrides),
+                              ("final_model.overrides", MultiheadFinetune, cfg.final_model.overrides)):
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(given) - known)
+        if bad:
+            raise ConfigError(f"unknown field {where}.{bad[0]} (mace_run_train options of {cls.__name__}: "
+                              f"{', '.join(sorted(known))})")
+    e0s = cfg.final_model.e0s
+    if not isinstance(e0s, dict) or not e0s:
+        raise ConfigError("final_model.e0s: multi-head fine-tuning needs explicit E0s, a mapping element -> eV "
+                          "(the isolated-atom energies of the labeller, METHOD.md 4 'e0' runs)")
+    for el, v in e0s.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"final_model.e0s.{el}: expected a number (eV), got {v!r}")
+    missing = sorted({"Li", "P", "S", "Cl"} - set(e0s))
+    if missing:
+        raise ConfigError(f"final_model.e0s: no E0 for {missing}")
+    md = cfg.mlmd
+    _positive_list(md.temperatures, "mlmd.temperatures")
+    if md.nvt_ps < 0 or md.npt_ns < 0:
+        raise ConfigError("mlmd.nvt_ps / mlmd.npt_ns: expected durations >= 0")
+    _positive_list(md.supercell, "mlmd.supercell", integer=True)
+    if len(md.supercell) != 3:
+        raise ConfigError("mlmd.supercell: expected three integers")
+    if md.engine not in MD_ENGINES:
+        raise ConfigError(f"mlmd.engine: expected one of {', '.join(MD_ENGINES)}, got {md.engine!r}")
+    for k in ("layers", "li_layers", "dump_every", "restart_every", "prerelax_steps"):
+        if getattr(md, k) < 1:
+            raise ConfigError(f"mlmd.{k}: expected >= 1")
+    bm = cfg.bulk_mlmd
+    _positive_list(bm.temperatures, "bulk_mlmd.temperatures")
+    if len(set(bm.temperatures)) < 2:
+        raise ConfigError("bulk_mlmd.temperatures: an Arrhenius fit needs >= 2 different temperatures")
+    _positive_list(bm.supercell, "bulk_mlmd.supercell", integer=True)
+    if bm.dump_every < 1 or bm.nvt_ps < 0 or bm.npt_ns < 0:
+        raise ConfigError("bulk_mlmd: dump_every >= 1 and durations >= 0 expected")
+    if cfg.analysis.stride < 1:
+        raise ConfigError("analysis.stride: expected >= 1")
+    return cfg
+
+
+def from_dict(data: dict) -> StudyConfig:
+    return validate(_section(StudyConfig, data, ""))
+
+
+def load(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML; errors name the file and the field."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"study config {p}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"study config {p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        cfg = from_dict(data or {})
+    except ConfigError as exc:
+        raise ConfigError(f"study config {p}: {exc}") from None
+    wd = Path(cfg.workdir)
+    cfg.workdir = str(wd if wd.is_absolute() else (p.resolve().parent / wd))
+    for sect, key in (("active_learning", "foundation_model"), ("final_model", "pt_file")):
+        obj = getattr(cfg, sect)
+        v = getattr(obj, key)
+        if v != "toy":
+            q = Path(v)
+            setattr(obj, key, str(q if q.is_absolute() else (p.resolve().parent / q)))
+    return cfg
