@@ -60,6 +60,9 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
     settings = DBSettings(host="127.0.0.1", port=port, name="argyro_demo")
     init_files(settings, d / "launchpad", site="local", worker_name="argyro-demo")
     lp = get_launchpad(d / "launchpad" / "my_launchpad.yaml")
+    import logging
+
+    lp.m_logger.setLevel(logging.WARNING)  # FireWorks' INFO lines go to the run log, not the terminal
     print(f"[2/4] launchpad files in {d / 'launchpad'}")
     cfg = demo_config(d, config)
     if lp.workflows.count_documents({"name": DEMO_WF_NAME}) == 0:
@@ -77,22 +80,32 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
         rep = recover(lp, lost_after_s=5, observe_s=1)
         print(f"[3/4] resuming workflow {DEMO_WF_NAME!r} (rerun after interruption: {rep.lost_fw_ids + rep.orphaned_fw_ids})")
     (d / "runs").mkdir(exist_ok=True)
-    import os
-
     import logging
+    import os
+    import sys
 
     cwd = os.getcwd()
+    log_path = d / "runs" / "rlaunch.log"
+    n = lp.fireworks.count_documents({})
+    print(f"      running the fireworks with rlaunch rapidfire; their output goes to {log_path} ...", flush=True)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    logging.basicConfig(filename=str(log_path), level=logging.INFO, force=True)
+    from tqdm import tqdm
+
+    # everything the fireworks print (FireWorks' log lines, CHGNet, LAMMPS, warnings) goes to the log file;
+    # only the progress bar stays on the terminal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    term = os.fdopen(os.dup(2), "w")
+    log = open(log_path, "a")
     try:
         os.chdir(d / "runs")
-        n = lp.fireworks.count_documents({})
-        print(f"      running the fireworks with rlaunch rapidfire (log: {d / 'runs' / 'rlaunch.log'}) ...", flush=True)
-        root = logging.getLogger()
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        logging.basicConfig(filename=str(d / "runs" / "rlaunch.log"), level=logging.INFO, force=True)
-        from tqdm import tqdm
-
-        with tqdm(total=n, unit="firework", desc="demo study") as bar:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        with tqdm(total=n, unit="firework", desc="demo study", file=term) as bar:
             def progress(*_):
                 bar.total = lp.fireworks.count_documents({})  # stages are added as the study runs
                 bar.n = lp.fireworks.count_documents({"state": "COMPLETED"})
@@ -114,6 +127,14 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
                 stop.set()
                 progress()
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        term.close()
+        log.close()
         os.chdir(cwd)
     print("[4/4] results")
     rc = print_summary(lp)

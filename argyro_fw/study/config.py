@@ -75,7 +75,7 @@ class ActiveLearningCfg:
 @dataclass
 class FinalModelCfg:
     pt_file: str = ""  # replay data of the foundation model (multi-head fine-tuning)
-    e0s: dict = field(default_factory=dict)  # {element: E0 in eV}, the labeller's isolated-atom energies
+    e0s: object = "dft"  # "dft": computed by isolated-atom fireworks of the engine; or {element: E0 in eV}
     replay_n: int = 100000
     extra_datasets: list = field(default_factory=list)  # e.g. Li3P / Li2S / LiCl AIMD extxyz
     overrides: dict = field(default_factory=dict)
@@ -246,13 +246,13 @@ def validate(cfg: StudyConfig) -> StudyConfig:
             raise ConfigError(f"unknown field {where}.{bad[0]} (mace_run_train options of {cls.__name__}: "
                               f"{', '.join(sorted(known))})")
     e0s = cfg.final_model.e0s
-    if not isinstance(e0s, dict) or not e0s:
-        raise ConfigError("final_model.e0s: multi-head fine-tuning needs explicit E0s, a mapping element -> eV "
-                          "(the isolated-atom energies of the labeller, METHOD.md 4 'e0' runs)")
-    for el, v in e0s.items():
+    if e0s != "dft" and (not isinstance(e0s, dict) or not e0s):
+        raise ConfigError("final_model.e0s: expected 'dft' (isolated-atom fireworks of the engine, METHOD.md 4) "
+                          f"or a mapping element -> E0 in eV, got {e0s!r}")
+    for el, v in (e0s.items() if isinstance(e0s, dict) else []):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"final_model.e0s.{el}: expected a number (eV), got {v!r}")
-    missing = sorted({"Li", "P", "S", "Cl"} - set(e0s))
+    missing = sorted({"Li", "P", "S", "Cl"} - set(e0s)) if isinstance(e0s, dict) else []
     if missing:
         raise ConfigError(f"final_model.e0s: no E0 for {missing}")
     md = cfg.mlmd

@@ -64,16 +64,17 @@ class ChgnetEnergyTask(FiretaskBase):
 
 
 def energy_firework(cfg, structure: Structure, label: str, kind: str, stage: str, parents=None) -> Firework:
-    """One energy calculation. kind: relax-bulk (cell relaxed) | relax (ions) | static."""
+    """One energy calculation. kind: relax-bulk (cell relaxed) | relax (ions) | static | e0 (isolated atom)."""
     if cfg.engine == "vasp":
         from ..dft.tasks import vasp_firework
 
-        opts = {"relax-bulk": ("relax", {"system": "bulk"}), "relax": ("relax", {}), "static": ("static", {})}[kind]
+        opts = {"relax-bulk": ("relax", {"system": "bulk"}), "relax": ("relax", {}), "static": ("static", {}),
+                "e0": ("e0", {})}[kind]
         fw = vasp_firework(structure, opts[0], name=f"{stage}:{label}", options=opts[1], label=label,
                            vasp_cmd=cfg.dft.vasp_cmd, potcar=cfg.dft.potcar, polling_s=cfg.dft.polling_s, parents=parents)
         fw.spec["argyro_stage"] = stage
         return fw
-    steps = 0 if kind == "static" else cfg.dft.relax_steps
+    steps = 0 if kind in ("static", "e0") else cfg.dft.relax_steps
     task = ChgnetEnergyTask(structure=structure.as_dict(), label=label, relax_cell=kind == "relax-bulk", steps=steps,
                             fmax=cfg.dft.fmax)
     return Firework([task], name=f"{stage}:{label}", parents=parents, spec={"argyro_stage": stage})

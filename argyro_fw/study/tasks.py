@@ -70,13 +70,16 @@ class ChooseBulkTask(FiretaskBase):
 
     def run_task(self, fw_spec):
         from ..structures.surfaces import SurfaceMaker, all_terminations
-        from .workflow import PHASE_FU, PHASE_NAMES, bulk_candidates, surface_stage
+        from .workflow import E0_ELEMENTS, PHASE_FU, PHASE_NAMES, bulk_candidates, surface_stage
 
         cfg = from_dict(self["cfg"])
         db = results_db(fw_spec)
         E = energies_from_spec(fw_spec, db)
         cands = dict(bulk_candidates(cfg))
-        _require(E, list(cands) + [f"phase/{p}" for p in PHASE_NAMES], "bulk-choose")
+        need = list(cands) + [f"phase/{p}" for p in PHASE_NAMES]
+        if cfg.final_model.e0s == "dft":
+            need += [f"e0/{el}" for el in E0_ELEMENTS]
+        _require(E, need, "bulk-choose")
         pool = [k for k in cands if "disordered" in k] or list(cands)
         chosen = min(pool, key=lambda k: E[k]["energy_eV"])
         relaxed = _as_structure(E[chosen]["structure"]) if "structure" in E[chosen] else cands[chosen]
@@ -100,11 +103,12 @@ class ChooseBulkTask(FiretaskBase):
                                                 ("bulk/chosen_ideal", ideal, {"from": chosen})])
         store_structures(db, cfg.name, "surface", [(s["key"], s["structure"], {k: v for k, v in s.items() if k != "structure"})
                                                    for s in slabs])
-        context = {"bulk": chosen, "bulk_ideal": ideal.as_dict(), "bulk_relaxed": relaxed.as_dict(), "e_fu": e_fu,
+        e0s = {el: E[f"e0/{el}"]["energy_eV"] for el in E0_ELEMENTS if f"e0/{el}" in E}
+        context = {"e0s": e0s, "bulk": chosen, "bulk_ideal": ideal.as_dict(), "bulk_relaxed": relaxed.as_dict(), "e_fu": e_fu,
                    "mu": mu, "e_li_atom": e_li_atom}
         _study_update(db, cfg.name, {"bulk": {"chosen": chosen, "energies_eV": {k: E[k]["energy_eV"] for k in cands},
                                               "a_relaxed_A": a_rel},
-                                     "chemical_potentials_eV": mu, "e_fu_eV": e_fu,
+                                     "chemical_potentials_eV": mu, "e_fu_eV": e_fu, "e0s_eV": e0s,
                                      "surfaces": {"n_terminations": len(slabs)}})
         return FWAction(stored_data={"chosen": chosen, "n_terminations": len(slabs), "mu": mu},
                         additions=[surface_stage(cfg, slabs, context)])
@@ -264,10 +268,12 @@ class InterfaceEnergyTask(FiretaskBase):
 
 @explicit_serialize
 class StudyFinalModelTask(FiretaskBase):
-    """Join of all interfaces' active learning: one multi-head model from all their datasets (METHOD.md 5),
-    then the MLMD stage (interface cells x temperatures, bulk x temperatures)."""
+    """One interface's final multi-head model (METHOD.md 5) from its active-learning dataset (pushed by the
+    loop's last iteration) plus the configured extra datasets; then its MLMD cell and, as a detour, the MLMD
+    runs at every temperature (and the bulk MLMD -> diffusion -> Arrhenius when ``bulk_md``)."""
 
-    required_params = ["cfg", "interfaces", "context"]
+    required_params = ["cfg", "interface", "context"]
+    optional_params = ["bulk_md"]
 
     def run_task(self, fw_spec):
         import ase.io
@@ -279,44 +285,44 @@ class StudyFinalModelTask(FiretaskBase):
         from .workflow import al_config, foundation_path, mlmd_stage, replay_path
 
         cfg = from_dict(self["cfg"])
+        itf = self["interface"]
         db = results_db(fw_spec)
-        sets = fw_spec.get("al_datasets") or []
+        sets = [s for s in (fw_spec.get("al_datasets") or []) if s.get("name") == itf["key"]]
         if not sets:
-            raise ValueError("mlip-final: no active-learning dataset was pushed by the interfaces' loops")
-        d = Path(cfg.workdir) / "final"
+            raise ValueError(f"mlip-final {itf['key']}: its active-learning loop pushed no dataset")
+        ds = sets[-1]
+        safe = itf["key"].replace("/", "_")
+        d = Path(cfg.workdir) / "final" / safe
         d.mkdir(parents=True, exist_ok=True)
-        train = write_extxyz([a for s in sets for a in ase.io.read(s["train"], ":")], d / "train_all.xyz")
-        valid = write_extxyz([a for s in sets for a in ase.io.read(s["valid"], ":")], d / "valid_all.xyz")
         fm = cfg.final_model
-        al_cfg = al_config(cfg, "final", _as_structure(self["context"]["bulk_ideal"]))
-        al_cfg.update(workdir=str(Path(cfg.workdir)), foundation_model=foundation_path(cfg),
-                      final=dict(pt_file=replay_path(cfg), e0s=fm.e0s, replay_n=fm.replay_n,
+        al_cfg = al_config(cfg, itf["key"], _as_structure(self["context"]["bulk_ideal"]))
+        al_cfg.update(workdir=str(d.parent / safe), foundation_model=foundation_path(cfg),
+                      final=dict(pt_file=replay_path(cfg), e0s=fm.e0s if isinstance(fm.e0s, dict) else
+                                 dict(self["context"]["e0s"]), replay_n=fm.replay_n,
                                  extra_datasets=list(fm.extra_datasets), overrides=dict(fm.overrides),
                                  convert_mliap=fm.convert_mliap))
-        act = FinalMultiheadTask(cfg=al_cfg, train=str(train), valid=str(valid)).run_task(fw_spec)
+        act = FinalMultiheadTask(cfg=al_cfg, train=ds["train"], valid=ds["valid"]).run_task(fw_spec)
         model = act.stored_data["final_model"]
         ideal = _as_structure(self["context"]["bulk_ideal"])
-        cells = []
         md = cfg.mlmd
-        for itf in self["interfaces"]:
-            try:
-                res = mlmd_cell(ideal, tuple(itf["miller"]), layers=md.layers, li_layers=md.li_layers,
-                                li_plane=itf["li_plane"], supercell=tuple(md.supercell), max_mismatch=md.max_mismatch,
-                                li_a=cfg.interfaces.li_a, termination_label=itf["termination"])
-                cell, how = res["structure"], "mlmd-cell"
-            except ArgyroError:
-                cell = _as_structure(db.structures.find_one({"key": f"{cfg.name}/{itf['key']}/total"})["structure"])
-                cell.make_supercell(list(md.supercell))
-                how = "dft interface x supercell (no mlmd-cell match)"
-            cells.append({"key": itf["key"], "structure": cell, "built_as": how})
-        store_structures(db, cfg.name, "mlmd-cell", [(f"{c['key']}/mlmd", c["structure"], {"built_as": c["built_as"]})
-                                                     for c in cells])
-        _study_update(db, cfg.name, {"model": {"final": model, "datasets": sets, "heads": act.stored_data["heads"]},
-                                     "mlmd_cells": [{"key": c["key"], "n_atoms": len(c["structure"]),
-                                                     "built_as": c["built_as"]} for c in cells]})
-        return FWAction(stored_data={"final_model": model, "mlmd_cells": [len(c["structure"]) for c in cells]},
-                        additions=[mlmd_stage(cfg, model, cells, _as_structure(self["context"]["bulk_relaxed"]),
-                                              self["context"])])
+        try:
+            res = mlmd_cell(ideal, tuple(itf["miller"]), layers=md.layers, li_layers=md.li_layers,
+                            li_plane=itf["li_plane"], supercell=tuple(md.supercell), max_mismatch=md.max_mismatch,
+                            li_a=cfg.interfaces.li_a, termination_label=itf["termination"])
+            cell, how = res["structure"], "mlmd-cell"
+        except ArgyroError as exc:
+            cell = _as_structure(db.structures.find_one({"key": f"{cfg.name}/{itf['key']}/total"})["structure"])
+            cell.make_supercell(list(md.supercell))
+            how = f"DFT interface x supercell ({exc})"
+        store_structures(db, cfg.name, "mlmd-cell", [(f"{itf['key']}/mlmd", cell, {"built_as": how})])
+        db.interfaces.update_one({"study": cfg.name, "key": itf["key"]},
+                                 {"$set": {"final_model": model, "heads": act.stored_data["heads"],
+                                           "mlmd_cell": {"n_atoms": len(cell), "built_as": how}}})
+        bulk = _as_structure(self["context"]["bulk_relaxed"]) if self.get("bulk_md") else None
+        if bulk is not None:
+            _study_update(db, cfg.name, {"bulk_mlmd_model": model})
+        return FWAction(stored_data={"final_model": model, "mlmd_cell_atoms": len(cell), "built_as": how},
+                        detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}], bulk)])
 
 
 @explicit_serialize

@@ -7,12 +7,13 @@ FWAction(additions=...) or, where a later join must wait for it, FWAction(detour
     bulk-dft (ordered + disordered candidates), phase-dft (Li, Li2S, LiCl, Li3P) [, mlip-foundation]
       -> bulk-choose: lowest-energy disordered cell, chemical potentials, all symmetric terminations
          -> surface-dft (one per termination) -> surface-rank: gamma_surf, the top-N, interfaces
-            -> interface-dft (total, argyrodite free/strained, Li free/strained) -> interface-energy:
-               gamma_inter, strain, gamma_inter_min -> (detour) active learning per interface
-            -> mlip-final (join of all interfaces): multi-head model
-               -> per interface and T: md-prerelax -> md -> analysis
-               -> per bulk T: bulk-md -> diffusion -> arrhenius
-               -> summary (join)
+            -> per interface: interface-dft (total, argyrodite free/strained, Li free/strained)
+               -> interface-energy: gamma_inter, strain, gamma_inter_min
+                  -> (detour) active learning of this interface
+               -> mlip-final: this interface's multi-head model
+                  -> (detour) per T: md-prerelax -> md -> analysis
+                     [first interface also: per bulk T: bulk-md -> diffusion -> arrhenius]
+            -> summary (join of every interface's branch)
 
 The functions here build each stage's fireworks from plain inputs, so the DAG can be built and
 counted without a database (tests/test_study.py).
@@ -29,6 +30,7 @@ from .config import StudyConfig
 from .energy import energy_firework
 
 PHASE_NAMES = ("li", "li2s", "licl", "li3p")
+E0_ELEMENTS = ("Li", "P", "S", "Cl")
 #: formula units per conventional cell of each reference phase (pymatgen cells of structures.phases)
 PHASE_FU = {"li": 2, "li2s": 4, "licl": 4, "li3p": 2}
 
@@ -66,6 +68,12 @@ def initial_workflow(cfg: StudyConfig) -> Workflow:
 
     fws = [energy_firework(cfg, s, label, "relax-bulk", "bulk-dft") for label, s in bulk_candidates(cfg)]
     fws += [energy_firework(cfg, phase(name), f"phase/{name}", "relax-bulk", "phase-dft") for name in PHASE_NAMES]
+    if cfg.final_model.e0s == "dft":  # METHOD.md 4: isolated-atom energies, the final models' E0s
+        from pymatgen.core import Lattice
+
+        for el in E0_ELEMENTS:
+            atom = Structure(Lattice.cubic(15.0), [el], [[0.0, 0.0, 0.0]])
+            fws.append(energy_firework(cfg, atom, f"e0/{el}", "e0", "e0-dft"))
     if cfg.active_learning.foundation_model == "toy":
         from ..demo_tasks import ToyFoundationTask
 
@@ -89,12 +97,13 @@ def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict) -> Workflo
 
 def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> Workflow:
     """Per interface: 5 energy fireworks (total; argyrodite and Li slabs free and strained) ->
-    interface-energy (which detours into that interface's active learning); then the final
-    multi-head model firework joins all interfaces."""
-    from .tasks import InterfaceEnergyTask, StudyFinalModelTask
+    interface-energy (which detours into that interface's active learning) -> that interface's final
+    multi-head model (METHOD.md 5: one per interface), which detours into its MLMD (and, for the
+    first interface, the bulk MLMD -> diffusion -> Arrhenius); the summary joins them all."""
+    from .tasks import InterfaceEnergyTask, StudyFinalModelTask, StudySummaryTask
 
-    fws, joins = [], []
-    for itf in interfaces:
+    fws, finals = [], []
+    for rank, itf in enumerate(interfaces):
         parts = itf["parts"]
         calcs = [energy_firework(cfg, parts["total"], f"{itf['key']}/total", "relax", "interface-dft")]
         for part in ("arg_free", "arg_strained", "li_free", "li_strained"):
@@ -102,12 +111,13 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
         meta = {k: v for k, v in itf.items() if k != "parts"}
         energy = Firework([InterfaceEnergyTask(cfg=_cfg_dict(cfg), interface=meta, context=context)],
                           name=f"interface-energy:{itf['key']}", parents=calcs, spec={"argyro_stage": "interface-energy"})
-        fws += calcs + [energy]
-        joins.append(energy)
-    metas = [{k: v for k, v in itf.items() if k != "parts"} for itf in interfaces]
-    final = Firework([StudyFinalModelTask(cfg=_cfg_dict(cfg), interfaces=metas, context=context)], name="mlip-final",
-                     parents=joins, spec={"argyro_stage": "mlip-final"})
-    return Workflow(fws + [final], name="interfaces")
+        final = Firework([StudyFinalModelTask(cfg=_cfg_dict(cfg), interface=meta, context=context, bulk_md=rank == 0)],
+                         name=f"mlip-final:{itf['key']}", parents=[energy], spec={"argyro_stage": "mlip-final"})
+        fws += calcs + [energy, final]
+        finals.append(final)
+    summary = Firework([StudySummaryTask(study=cfg.name)], name="summary", parents=finals,
+                       spec={"argyro_stage": "summary"})
+    return Workflow(fws + [summary], name="interfaces")
 
 
 def al_config(cfg: StudyConfig, name: str, structure: Structure) -> dict:
@@ -129,13 +139,13 @@ def al_stage(cfg: StudyConfig, name: str, structure: Structure) -> Workflow:
     return active_learning_workflow(al_config(cfg, name, structure), name=f"al-{name}")
 
 
-def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure, context: dict) -> Workflow:
-    """Per interface cell and temperature: pre-relax -> MD -> analysis; per bulk temperature: MD ->
-    diffusion; then Arrhenius and the summary join. ``cells``: dicts with key, structure."""
+def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None) -> Workflow:
+    """Per interface cell and temperature: pre-relax -> MD -> analysis; with ``bulk``, per bulk
+    temperature: MD -> diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
     from ..analysis.tasks import AnalyzeTrajectoryTask
     from ..md.protocol import MDProtocol
     from ..md.tasks import RelaxBFGSTask, RunLammpsMDTask
-    from .tasks import ArrheniusTask, BulkDiffusionTask, StudySummaryTask
+    from .tasks import ArrheniusTask, BulkDiffusionTask
 
     md = cfg.mlmd
     wd = Path(cfg.workdir) / "md"
@@ -158,6 +168,8 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure,
                            name=f"analysis:{tag}", parents=[run], spec={"argyro_stage": "analysis"})
             fws += [relax, run, ana]
             analyses.append(ana)
+    if bulk is None:
+        return Workflow(fws, name="mlmd")
     bm = cfg.bulk_mlmd
     bulk_sc = bulk.copy()
     bulk_sc.make_supercell(list(bm.supercell))
@@ -176,6 +188,4 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure,
         diffs.append(dif)
     arr = Firework([ArrheniusTask(study=cfg.name, out=str(wd / "arrhenius.h5"))], name="arrhenius", parents=diffs,
                    spec={"argyro_stage": "arrhenius"})
-    summary = Firework([StudySummaryTask(study=cfg.name, context=context)], name="summary", parents=analyses + [arr],
-                       spec={"argyro_stage": "summary"})
-    return Workflow(fws + [arr, summary], name="mlmd")
+    return Workflow(fws + [arr], name="mlmd")

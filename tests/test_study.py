@@ -1,0 +1,196 @@
+"""Issue 9: the whole study from one config file.
+
+Acceptance 2 and 4 run without running any firework (the DAG's stages are built by pure functions);
+acceptance 1 and 3 run the miniature study of configs/demo.yaml end to end (`argyro demo`: CHGNet
+stands in for VASP and for the DFT labels, a tiny MACE for the foundation model; real FireWorks,
+real embedded MongoDB, real mace_run_train, real LAMMPS, real kinisi), killed mid-way and resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pymongo
+import pytest
+import yaml
+from pymatgen.core import Lattice, Structure
+
+from argyro_fw.study.config import load
+from argyro_fw.study.workflow import al_stage, initial_workflow, interface_stage, mlmd_stage, surface_stage
+from conftest import BIN, run
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = ROOT / "configs" / "paper.yaml"
+DEMO = ROOT / "configs" / "demo.yaml"
+
+
+def _stages(wf) -> Counter:
+    return Counter(fw.spec.get("argyro_stage") for fw in wf.fws)
+
+
+def _config_with(tmp_path, change) -> Path:
+    data = yaml.safe_load(DEMO.read_text())
+    change(data)
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d["surfaces"].update(colour="blue"), "surfaces.colour"),
+    (lambda d: d.update(temprature=300), "temprature"),
+    (lambda d: d["mlmd"].update(temperatures=[400, -300]), "mlmd.temperatures[1]"),
+    (lambda d: d["active_learning"].update(committee_size=0), "active_learning.committee_size"),
+    (lambda d: d["bulk_mlmd"].update(temperatures=[600]), "bulk_mlmd.temperatures"),
+    (lambda d: d["final_model"].update(overrides={"max_num_epoch": 3}), "final_model.overrides.max_num_epoch"),
+    (lambda d: d["surfaces"].update(planes=[[1, 1, 1]]), "surfaces.planes[0]"),
+])
+def test_bad_config_is_refused_naming_the_field_and_nothing_is_added(tmp_path, cli_env, launchpad_dir, db_settings,
+                                                                     change, field):
+    cfg = _config_with(tmp_path, change)
+    lp = str(launchpad_dir / "my_launchpad.yaml")
+    p = run([str(BIN / "argyro"), "study", str(cfg), "--add", "-l", lp], cli_env, check=False)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert field in p.stderr and str(cfg) in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
+    assert db.fireworks.count_documents({}) == 0
+    out = tmp_path / "wf.yaml"
+    p = run([str(BIN / "argyro"), "study", str(cfg), "-o", str(out)], cli_env, check=False)
+    assert p.returncode == 2 and field in p.stderr and not out.exists()
+
+
+def _toy_slab(k: int) -> Structure:
+    return Structure(Lattice.from_parameters(9.9, 9.9, 40, 90, 90, 90), ["Li", "S", "P", "Cl"],
+                     [[0.1 * (k % 9), 0, 0.4], [0.5, 0.5, 0.45], [0, 0.5, 0.5], [0.5, 0, 0.55]])
+
+
+def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_dir, db_settings):
+    """Fireworks per stage for 28 terminations, 3 interfaces and 2 MLMD temperatures (paper.yaml), built by the
+    same functions the deciding fireworks call; the first stage's file is added with FireWorks' own `lpad add`."""
+    cfg = load(PAPER)
+    assert cfg.mlmd.temperatures == [300, 400] and cfg.surfaces.top_n == 3 and cfg.engine == "vasp"
+    first = initial_workflow(cfg)
+    assert _stages(first) == {"bulk-dft": 3, "phase-dft": 4, "e0-dft": 4, "bulk-choose": 1}
+    choose = next(fw for fw in first.fws if fw.spec["argyro_stage"] == "bulk-choose")
+    assert len(first.links.parent_links[choose.fw_id]) == 11  # waits for every energy
+
+    slabs = [{"key": f"surface/s{k}", "id": f"s{k}", "structure": _toy_slab(k)} for k in range(28)]
+    surf = surface_stage(cfg, slabs, context={})
+    assert _stages(surf) == {"surface-dft": 28, "surface-rank": 1}
+    rank = next(fw for fw in surf.fws if fw.spec["argyro_stage"] == "surface-rank")
+    assert len(surf.links.parent_links[rank.fw_id]) == 28
+    # every surface calculation is a VASP firework (inputs -> custodian -> parse)
+    dft = next(fw for fw in surf.fws if fw.spec["argyro_stage"] == "surface-dft")
+    assert [t.__class__.__name__ for t in dft.tasks] == ["WriteVaspInputs", "RunVaspCustodian", "ParseVaspToDb"]
+
+    parts = {p: _toy_slab(0) for p in ("total", "arg_free", "arg_strained", "li_free", "li_strained")}
+    itfs = [{"key": f"interface/i{k}", "parts": parts, "miller": [1, 0, 0], "termination": "Li-P-S-Cl",
+             "li_plane": "100"} for k in range(3)]
+    inter = interface_stage(cfg, itfs, context={})
+    assert _stages(inter) == {"interface-dft": 15, "interface-energy": 3, "mlip-final": 3, "summary": 1}
+    summary = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "summary")
+    finals = {fw.fw_id for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"}
+    assert set(inter.links.parent_links[summary.fw_id]) == finals
+    # the final-model firework of the first interface carries the bulk MLMD, the others do not
+    assert [fw.tasks[0]["bulk_md"] for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"] == [True, False, False]
+
+    al = al_stage(cfg, "interface/i0", _toy_slab(0))
+    assert _stages(al) == {"al-explore": 1, "al-train": cfg.active_learning.committee_size, "al-select": 1}
+
+    cell = [{"key": "interface/i0", "structure": _toy_slab(0)}]
+    md_first = mlmd_stage(cfg, "/m/final.model", cell, bulk=_toy_slab(1))
+    md_other = mlmd_stage(cfg, "/m/final.model", cell)
+    assert _stages(md_other) == {"md-prerelax": 2, "md": 2, "analysis": 2}
+    assert _stages(md_first) == {"md-prerelax": 2, "md": 2, "analysis": 2, "bulk-md": 4, "diffusion": 4, "arrhenius": 1}
+    md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "md")
+    assert md.tasks[0]["engine"] == "mliap" and md.tasks[0]["protocol"]["npt_ns"] == 5.0
+    bulk_md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "bulk-md")
+    assert len(Structure.from_dict(bulk_md.tasks[0]["structure"])) == 8 * 4  # 2x2x2 of the given cell
+
+    # the whole study for 28 terminations, 3 interfaces, 2 temperatures (one AL iteration each)
+    total = (_stages(first) + _stages(surf) + _stages(inter) + _stages(al) + _stages(al) + _stages(al)
+             + _stages(md_first) + _stages(md_other) + _stages(md_other))
+    assert total["md"] == 6 and total["analysis"] == 6 and total["surface-dft"] == 28 and total["bulk-md"] == 4
+    assert sum(total.values()) == 12 + 29 + 22 + 3 * 5 + 15 + 2 * 6
+
+    # written for lpad add, and FireWorks' own lpad adds it
+    out = tmp_path / "paper_wf.yaml"
+    run([str(BIN / "argyro"), "study", str(PAPER), "-o", str(out)], cli_env)
+    run([str(BIN / "lpad"), "-l", str(launchpad_dir / "my_launchpad.yaml"), "add", str(out)], cli_env)
+    db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
+    assert Counter(f["spec"]["argyro_stage"] for f in db.fireworks.find({})) == _stages(first)
+    assert db.workflows.find_one({})["metadata"] == {"argyro_study": "li-argyrodite-2026"}
+
+
+EXPECTED_STAGES = {"bulk-dft", "phase-dft", "e0-dft", "mlip-foundation", "bulk-choose", "surface-dft", "surface-rank",
+                   "interface-dft", "interface-energy", "al-explore", "al-train", "al-select", "mlip-final",
+                   "md-prerelax", "md", "analysis", "bulk-md", "diffusion", "arrhenius", "summary"}
+
+
+def _demo_db(d: Path):
+    port = int(next((d / "launchpad").glob("my_launchpad.yaml")).read_text().split("port:")[1].split()[0])
+    return pymongo.MongoClient("127.0.0.1", port).argyro_demo
+
+
+@pytest.mark.slow
+def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
+    """`argyro demo` (what `make demo` runs) is SIGKILLed once the interfaces are being computed, then started
+    again: it resumes, no COMPLETED firework runs again, every stage of the DAG ran, and the results table is
+    printed from MongoDB."""
+    d = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k not in ("ARGYRO_DB_URI", "ARGYRO_CONFIG")}
+    env["ARGYRO_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen([str(BIN / "argyro"), "demo", "--dir", str(d)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        db = None
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(2)
+            if db is None and (d / "launchpad" / "my_launchpad.yaml").exists():
+                db = _demo_db(d)
+            if db is not None and db.fireworks.count_documents({"spec.argyro_stage": "interface-dft",
+                                                                "state": "COMPLETED"}) >= 2:
+                break
+        assert proc.poll() is None, "the demo ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        before = {f["fw_id"]: f["state"] for f in db.fireworks.find({}, {"fw_id": 1, "state": 1})}
+        launches_before = {l["launch_id"]: l["fw_id"] for l in db.launches.find({}, {"launch_id": 1, "fw_id": 1})}
+        done_before = {i for i, s in before.items() if s == "COMPLETED"}
+        assert done_before and len(done_before) < len(before)
+        # the killed server is still running (it is a daemon): the rerun reuses it
+        p = run([str(BIN / "argyro"), "demo", "--dir", str(d)], env, timeout=1200)
+        assert "resuming" in p.stdout
+        fws = list(db.fireworks.find({}, {"fw_id": 1, "state": 1, "spec.argyro_stage": 1}))
+        assert all(f["state"] == "COMPLETED" for f in fws), Counter(f["state"] for f in fws)
+        assert {f["spec"]["argyro_stage"] for f in fws} == EXPECTED_STAGES
+        # no COMPLETED firework ran again: each has exactly the launches it had before the kill
+        per_fw = Counter(l["fw_id"] for l in db.launches.find({}, {"fw_id": 1}))
+        for fw_id in done_before:
+            assert per_fw[fw_id] == Counter(launches_before.values())[fw_id] == 1
+        # the study's results are in MongoDB and printed
+        st = db.studies.find_one({"name": "demo"})
+        assert st["complete"] and st["bulk"]["chosen"].startswith("bulk/disordered_")
+        assert len(st["surfaces"]["ranking"]) == st["surfaces"]["n_terminations"] >= 2
+        gammas = [r["gamma_surf_eV_nm2"] for r in st["surfaces"]["ranking"]]
+        assert gammas == sorted(gammas) and all(np.isfinite(gammas))
+        itf = db.interfaces.find_one({"study": "demo"})
+        assert np.isclose(itf["gamma_inter_min_eV_nm2"],
+                          itf["gamma_inter_eV_nm2"] - itf["E_str_argyrodite_eV_nm2"] - itf["E_str_li_eV_nm2"])
+        assert itf["heads"] == ["pt_head", "Default"] and Path(itf["final_model"]).is_file()
+        assert db.diffusion.count_documents({"study": "demo"}) == 2 and "D" in st["arrhenius"]
+        ana = db.analyses.find_one({})
+        assert Path(ana["h5_path"]).is_file() and ana["plots"]
+        assert "Arrhenius: Ea(D) =" in p.stdout and itf["key"] in p.stdout and "all " in p.stdout
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        subprocess.run([str(BIN / "argyro"), "db", "stop", "--path", str(d / "db")], env=env, capture_output=True)
