@@ -42,8 +42,11 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 def demo_config(directory: Path, config: str | Path | None = None):
     """The demo study's config (configs/demo.yaml), with its workdir inside the demo folder."""
+    from .errors import ConfigError
     from .study.config import load
 
+    if config is None and not DEMO_CONFIG.is_file():
+        raise ConfigError(f"{DEMO_CONFIG} not found (an installed package has no source tree): pass --config FILE")
     cfg = load(config or DEMO_CONFIG)
     cfg.workdir = str(Path(directory).resolve() / "study")
     return cfg
@@ -55,6 +58,33 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
 
     d = Path(directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
+    _take_demo_lock(d)
+    try:
+        return _run_demo(d, config, FWorker, rapidfire)
+    finally:
+        (d / "demo.pid").unlink(missing_ok=True)
+
+
+def _take_demo_lock(d: Path) -> None:
+    """One demo per folder: DIR/demo.pid holds the running demo's pid (a stale one is taken over)."""
+    import os
+
+    from .errors import ArgyroError
+
+    lock = d / "demo.pid"
+    if lock.exists():
+        try:
+            pid = int(lock.read_text().split()[0])
+            os.kill(pid, 0)
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if "argyro" in cmd and pid != os.getpid():
+                raise ArgyroError(f"a demo is already running in {d} (pid {pid})")
+        except (ValueError, IndexError, ProcessLookupError, FileNotFoundError, PermissionError):
+            pass
+    lock.write_text(f"{os.getpid()}\n")
+
+
+def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
     port = ensure_server(d)
     print(f"[1/4] embedded database on 127.0.0.1:{port} (data in {d / 'db'})")
     settings = DBSettings(host="127.0.0.1", port=port, name="argyro_demo")
@@ -77,7 +107,9 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
     else:
         from .recovery import recover
 
-        rep = recover(lp, lost_after_s=5, observe_s=1)
+        # this process holds the folder's demo lock, so nothing else runs these fireworks: every RUNNING or
+        # RESERVED one was left by an interrupted demo and is rerun now
+        rep = recover(lp, lost_after_s=0.0, observe_s=1)
         print(f"[3/4] resuming workflow {DEMO_WF_NAME!r} (rerun after interruption: {rep.lost_fw_ids + rep.orphaned_fw_ids})")
     (d / "runs").mkdir(exist_ok=True)
     import logging

@@ -140,6 +140,7 @@ def _demo_db(d: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
     """`argyro demo` (what `make demo` runs) is SIGKILLed once the interfaces are being computed, then started
     again: it resumes, no COMPLETED firework runs again, every stage of the DAG ran, and the results table is

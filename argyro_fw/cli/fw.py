@@ -56,10 +56,14 @@ def register(sub) -> None:
     dm = sub.add_parser(
         "demo",
         help="run the demo study end to end on an embedded database (what `make demo` runs)",
-        description="Start an embedded MongoDB in DIR/db, write DIR/launchpad, add the demo workflow, run it "
-        "with rlaunch rapidfire and print the results from MongoDB. Rerunning resumes.",
+        description="Start an embedded MongoDB in DIR/db, write DIR/launchpad, add the miniature study of "
+        "configs/demo.yaml, run it with rlaunch rapidfire (progress bar; the fireworks' output goes to "
+        "DIR/runs/rlaunch.log) and print the study's tables from MongoDB. Rerunning resumes: fireworks an "
+        "interrupted demo left RUNNING are rerun, COMPLETED ones are not.",
     )
     dm.add_argument("--dir", default="demo-output", metavar="DIR", help="output folder (default demo-output)")
+    dm.add_argument("--config", dest="study_config", metavar="FILE",
+                    help="study config (default configs/demo.yaml of the source tree); its workdir becomes DIR/study")
     dm.set_defaults(func=cmd_demo)
     st = sub.add_parser("status", help="fireworks of the study by stage and state")
     st.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
@@ -153,7 +157,7 @@ def cmd_results(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
-    return run_demo(args.dir)
+    return run_demo(args.dir, args.study_config)
 
 
 def cmd_reconcile(args) -> int:
