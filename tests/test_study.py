@@ -103,6 +103,10 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
 
     al = al_stage(cfg, "interface/i0", _toy_slab(0))
     assert _stages(al) == {"al-explore": 1, "al-train": cfg.active_learning.committee_size, "al-select": 1}
+    # labels are VASP label fireworks (added by the explore firework as a detour), exploration uses the foundation
+    al_cfg = al.fws[0].tasks[0]["cfg"]
+    assert al_cfg["labeller"] == "engine" and al_cfg["label_engine"]["engine"] == "vasp"
+    assert al_cfg["explorer"] == "mace:" + cfg.active_learning.foundation_model
 
     cell = [{"key": "interface/i0", "structure": _toy_slab(0)}]
     md_first = mlmd_stage(cfg, "/m/final.model", cell, bulk=_toy_slab(1))
@@ -130,7 +134,8 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
 
 
 EXPECTED_STAGES = {"bulk-dft", "phase-dft", "e0-dft", "mlip-foundation", "bulk-choose", "surface-dft", "surface-rank",
-                   "interface-dft", "interface-energy", "al-explore", "al-train", "al-select", "mlip-final",
+                   "interface-dft", "interface-energy", "al-explore", "al-label", "al-collect", "al-train",
+                   "al-select", "mlip-final",
                    "md-prerelax", "md", "analysis", "bulk-md", "diffusion", "arrhenius", "summary"}
 
 
@@ -187,6 +192,11 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         assert np.isclose(itf["gamma_inter_min_eV_nm2"],
                           itf["gamma_inter_eV_nm2"] - itf["E_str_argyrodite_eV_nm2"] - itf["E_str_li_eV_nm2"])
         assert itf["heads"] == ["pt_head", "Default"] and Path(itf["final_model"]).is_file()
+        # the AL labels came from label fireworks of the engine, one per frame hash, stored once each
+        labels = list(db.labels.find({}, {"hash": 1, "labeller": 1}))
+        assert labels and {l["labeller"] for l in labels} == {"chgnet-standin"}
+        assert len({l["hash"] for l in labels}) == len(labels)
+        assert db.fireworks.count_documents({"spec.argyro_stage": "al-label"}) == len(labels)
         assert db.diffusion.count_documents({"study": "demo"}) == 2 and "D" in st["arrhenius"]
         ana = db.analyses.find_one({})
         assert Path(ana["h5_path"]).is_file() and ana["plots"]

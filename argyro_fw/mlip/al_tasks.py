@@ -11,6 +11,12 @@ and the next iteration (label -> trains -> MD/select) is inserted with FWAction(
 firework that depends on the loop (the study's final model) waits for its last iteration; the
 last one pushes ``al_datasets`` (train, valid, models) to it.
 
+Labeller ``engine``: the frames are labelled by energy fireworks of the study's engine
+(``cfg['label_engine']``: VASP single points with METHOD.md 4's training-label settings, or the
+CHGNet stand-in), inserted as a detour of label fireworks plus one collect firework, which stores
+each label under the frame's hash and writes the datasets. Other labellers (chgnet, toy,
+mace:<model>) label in-process.
+
 Everything lives under ``cfg['workdir']`` (absolute), so reruns of killed fireworks reuse what
 is there; labels are cached by structure hash in MongoDB (``labels``), never computed twice.
 """
@@ -40,7 +46,8 @@ compat.install()
 DEFAULTS = dict(temperatures=[400, 600, 800, 1000], explore_steps=4000, record_every=10, n_train=201, n_valid=31,
                 committee_size=3, committee_md_steps=6000, committee_record_every=30, select_k=200,
                 max_iterations=10, threshold=0.05, percentile=95.0, explorer="chgnet", labeller="chgnet",
-                initial_dataset=None, initial_sources=None, train_overrides={}, e0s="foundation", device="cpu", final=None)
+                initial_dataset=None, initial_sources=None, train_overrides={}, e0s="foundation", device="cpu", final=None,
+                label_engine=None)
 
 #: keys of cfg["final"]: the final multi-head fine-tuning added when the loop stops
 FINAL_KEYS = {"pt_file", "replay_n", "e0s", "extra_datasets", "overrides", "convert_mliap"}
@@ -120,20 +127,107 @@ class ExploreLabelTask(FiretaskBase):
         picked = [frames[i] for i in idx]
         valid_idx = set(idx[1::max(1, len(idx) // max(1, cfg["n_valid"]))][: cfg["n_valid"]])
         db = results_db(fw_spec)
+        valid_hashes = [structure_hash(picked[k]) for k, i in enumerate(idx) if i in valid_idx]
+        write_extxyz(picked, d / "picked.xyz")
+        if cfg["labeller"] == "engine":
+            return engine_label_detour(cfg, d / "picked.xyz", "explore", dict(kind="explore", valid_hashes=valid_hashes),
+                                       db)
         labelled, new = label_frames(picked, _calculator(cfg["labeller"], cfg), cfg["labeller"], db, "explore")
-        train = [a for i, a in zip(idx, labelled) if i not in valid_idx]
-        valid = [a for i, a in zip(idx, labelled) if i in valid_idx]
-        if cfg["initial_sources"]:  # METHOD.md 5: evenly spaced frames of labelled AIMD/relaxation runs
-            from .datasets import assemble_initial_dataset
+        return finish_explore(cfg, d, labelled, valid_hashes, new)
 
-            assemble_initial_dataset(cfg["initial_sources"], d / "initial.xyz")
-            train = list(ase.io.read(d / "initial.xyz", ":")) + train
-        if cfg["initial_dataset"]:
-            train = list(ase.io.read(cfg["initial_dataset"], ":")) + train
-        write_extxyz(train, d / "train.xyz")
-        write_extxyz(valid, d / "valid.xyz")
-        return FWAction(stored_data={"n_train": len(train), "n_valid": len(valid), "labels_computed": new},
-                        update_spec={"al_train": str(d / "train.xyz"), "al_valid": str(d / "valid.xyz")})
+
+def finish_explore(cfg: dict, d: Path, labelled: list, valid_hashes: list[str], new: int) -> FWAction:
+    """Iteration 0's datasets from the labelled picks (+ initial data): train.xyz, valid.xyz."""
+    vh = set(valid_hashes)
+    train = [a for a in labelled if a.info["frame_hash"] not in vh]
+    valid = [a for a in labelled if a.info["frame_hash"] in vh]
+    if cfg["initial_sources"]:  # METHOD.md 5: evenly spaced frames of labelled AIMD/relaxation runs
+        from .datasets import assemble_initial_dataset
+
+        assemble_initial_dataset(cfg["initial_sources"], d / "initial.xyz")
+        train = list(ase.io.read(d / "initial.xyz", ":")) + train
+    if cfg["initial_dataset"]:
+        train = list(ase.io.read(cfg["initial_dataset"], ":")) + train
+    write_extxyz(train, d / "train.xyz")
+    write_extxyz(valid, d / "valid.xyz")
+    return FWAction(stored_data={"n_train": len(train), "n_valid": len(valid), "labels_computed": new},
+                    update_spec={"al_train": str(d / "train.xyz"), "al_valid": str(d / "valid.xyz")})
+
+
+def finish_selected(cfg: dict, d: Path, labelled: list, previous_train: str, valid: str, new: int) -> FWAction:
+    prev = list(ase.io.read(previous_train, ":"))
+    write_extxyz(prev + labelled, d / "train.xyz")
+    return FWAction(stored_data={"added": len(labelled), "labels_computed": new},
+                    update_spec={"al_train": str(d / "train.xyz"), "al_valid": valid})
+
+
+def engine_label_detour(cfg: dict, frames_file: Path, config_type: str, finish: dict, db) -> FWAction:
+    """Label fireworks of the study's engine for the frames of ``frames_file`` not labelled before, then a
+    collect firework that stores the labels and finishes the dataset (``finish``: what to do then)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ..dft.dataset import canonical
+    from ..study.config import from_dict
+    from ..study.energy import energy_firework
+
+    eng = cfg.get("label_engine")
+    if not eng:
+        raise ValueError("active-learning config: labeller 'engine' needs label_engine (the study's engine settings)")
+    study_cfg = from_dict(eng)
+    frames = [canonical(a) for a in ase.io.read(frames_file, ":")]
+    hashes = [structure_hash(a) for a in frames]
+    done = {doc["hash"] for doc in db.labels.find({"hash": {"$in": hashes}}, {"hash": 1})}
+    fws = []
+    seen = set(done)  # never label a frame twice
+    for a, h in zip(frames, hashes):
+        if h in seen:
+            continue
+        seen.add(h)
+        fws.append(energy_firework(study_cfg, AseAtomsAdaptor.get_structure(a), f"label/{h}", "label", "al-label"))
+    collect = Firework([CollectLabelsTask(cfg=cfg, frames=str(frames_file), config_type=config_type, finish=finish)],
+                       name=f"al-collect-{config_type}", parents=fws, spec={"argyro_stage": "al-collect"})
+    return FWAction(stored_data={"label_fireworks": len(fws)}, detours=[Workflow(fws + [collect], name="al-labels")])
+
+
+@explicit_serialize
+class CollectLabelsTask(FiretaskBase):
+    """Store the engine's labels (energy, forces, stress of each label firework) under the frames' hashes in
+    ``labels`` and finish the iteration's dataset. A frame whose calculation has other atoms is a named error."""
+
+    required_params = ["cfg", "frames", "config_type", "finish"]
+
+    def run_task(self, fw_spec):
+        from datetime import datetime, timezone
+
+        from ..dft.dataset import canonical
+
+        cfg = _cfg(self["cfg"])
+        db = results_db(fw_spec)
+        frames = [canonical(a) for a in ase.io.read(self["frames"], ":")]
+        engine = (cfg.get("label_engine") or {}).get("engine", "vasp")
+        for a in frames:
+            h = structure_hash(a)
+            if db.labels.find_one({"hash": h}, {"_id": 1}):
+                continue
+            calc = db.calculations.find_one({"label": f"label/{h}"}, sort=[("completed_at", -1)])
+            if calc is None:
+                raise ValueError(f"label {h}: no calculation labelled 'label/{h}' in the database")
+            step = calc["ionic_steps"][-1]
+            forces = np.asarray(step["forces_eV_A"], float)
+            species = [s["species"][0]["element"] for s in calc["final_structure"]["sites"]]
+            if species != a.get_chemical_symbols() or forces.shape != (len(a), 3):
+                raise ValueError(f"label {h}: the calculation's atoms ({len(species)}) are not the frame's ({len(a)})")
+            db.labels.update_one({"hash": h}, {"$setOnInsert": {
+                "hash": h, "energy": float(step["energy_eV"]), "forces": forces.tolist(),
+                "stress": np.asarray(step["stress_eV_A3"], float).tolist(),
+                "labeller": calc.get("engine", engine), "n_atoms": len(a), "calc_label": calc["label"],
+                "created_at": datetime.now(timezone.utc)}}, upsert=True)
+        labelled, _ = label_frames(frames, None, engine, db, self["config_type"])
+        fin = self["finish"]
+        d = Path(self["frames"]).parent
+        if fin["kind"] == "explore":
+            return finish_explore(cfg, d, labelled, fin["valid_hashes"], len(frames))
+        return finish_selected(cfg, d, labelled, fin["previous_train"], fin["valid"], len(frames))
 
 
 @explicit_serialize
@@ -146,12 +240,14 @@ class LabelSelectedTask(FiretaskBase):
         cfg = _cfg(self["cfg"])
         d = _it_dir(cfg, self["iteration"])
         frames = list(ase.io.read(self["candidates"], ":"))
+        if cfg["labeller"] == "engine":
+            write_extxyz(frames, d / "picked.xyz")
+            return engine_label_detour(cfg, d / "picked.xyz", f"al_iter_{self['iteration']}",
+                                       dict(kind="selected", previous_train=self["previous_train"], valid=self["valid"]),
+                                       results_db(fw_spec))
         labelled, new = label_frames(frames, _calculator(cfg["labeller"], cfg), cfg["labeller"], results_db(fw_spec),
                                      f"al_iter_{self['iteration']}")
-        prev = list(ase.io.read(self["previous_train"], ":"))
-        write_extxyz(prev + labelled, d / "train.xyz")
-        return FWAction(stored_data={"added": len(labelled), "labels_computed": new},
-                        update_spec={"al_train": str(d / "train.xyz"), "al_valid": self["valid"]})
+        return finish_selected(cfg, d, labelled, self["previous_train"], self["valid"], new)
 
 
 @explicit_serialize

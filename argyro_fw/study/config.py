@@ -55,7 +55,8 @@ class InterfacesCfg:
 @dataclass
 class ActiveLearningCfg:
     foundation_model: str = ""  # path to the foundation MACE model (e.g. OMat24); "toy": train a tiny one
-    labeller: str = "dft"  # dft (VASP label fireworks are a site matter) | chgnet (offline stand-in)
+    labeller: str = "engine"  # engine: label fireworks of the study's engine (VASP; CHGNet in the demo) | chgnet
+    explorer: str = "foundation"  # exploration MD with: foundation (the foundation MACE model) | chgnet
     committee_size: int = 3
     temperatures: list = field(default_factory=lambda: [400, 600, 800, 1000])
     explore_steps: int = 4000
@@ -221,11 +222,11 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     if not al.foundation_model:
         raise ConfigError("active_learning.foundation_model: expected the path of the foundation MACE model "
                           "(nothing is downloaded), or 'toy' for a tiny model trained here")
-    if al.labeller not in ("dft", "chgnet"):
-        raise ConfigError(f"active_learning.labeller: expected dft or chgnet, got {al.labeller!r}")
-    if al.labeller == "dft":
-        raise ConfigError("active_learning.labeller: 'dft' labels through VASP fireworks are not wired into the "
-                          "loop yet; use 'chgnet' (the offline stand-in) for now")
+    if al.labeller not in ("engine", "chgnet"):
+        raise ConfigError(f"active_learning.labeller: expected engine (label fireworks of the study's engine) or "
+                          f"chgnet (in-process stand-in), got {al.labeller!r}")
+    if al.explorer not in ("foundation", "chgnet"):
+        raise ConfigError(f"active_learning.explorer: expected foundation or chgnet, got {al.explorer!r}")
     _positive_list(al.temperatures, "active_learning.temperatures")
     for k in ("explore_steps", "record_every", "n_train", "n_valid", "committee_md_steps", "committee_record_every",
               "select_k", "max_iterations"):

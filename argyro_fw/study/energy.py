@@ -21,8 +21,10 @@ from ..db.results import results_db
 compat.install()
 
 
-def relax_chgnet(structure: Structure, relax_cell: bool, steps: int, fmax: float) -> tuple[float, Structure]:
-    """(energy eV, final structure) from CHGNet with ASE BFGS (``steps`` = 0: a single point)."""
+def relax_chgnet(structure: Structure, relax_cell: bool, steps: int, fmax: float,
+                 with_forces: bool = False) -> tuple:
+    """(energy eV, final structure) from CHGNet with ASE BFGS (``steps`` = 0: a single point); with
+    ``with_forces`` also (forces eV/Å, stress eV/Å3 as a 3x3, ASE sign) of the final structure."""
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
     from chgnet.model.dynamics import CHGNetCalculator
@@ -36,7 +38,10 @@ def relax_chgnet(structure: Structure, relax_cell: bool, steps: int, fmax: float
     final = AseAtomsAdaptor.get_structure(atoms)
     for prop in list(final.site_properties):  # CHGNet's magmoms etc. (float32) are not part of the result
         final.remove_site_property(prop)
-    return float(atoms.get_potential_energy()), final
+    e = float(atoms.get_potential_energy())
+    if with_forces:
+        return e, final, atoms.get_forces().astype(float), atoms.get_stress(voigt=False).astype(float)
+    return e, final
 
 
 @explicit_serialize
@@ -50,9 +55,10 @@ class ChgnetEnergyTask(FiretaskBase):
     def run_task(self, fw_spec):
         s = self["structure"]
         s = s if isinstance(s, Structure) else Structure.from_dict(s)
-        e, final = relax_chgnet(s, bool(self.get("relax_cell", False)), int(self.get("steps", 0)),
-                                float(self.get("fmax", 0.05)))
+        e, final, forces, stress = relax_chgnet(s, bool(self.get("relax_cell", False)), int(self.get("steps", 0)),
+                                                float(self.get("fmax", 0.05)), with_forces=True)
         doc = {"label": self["label"], "engine": "chgnet-standin", "final_energy_eV": e, "n_atoms": len(final),
+               "ionic_steps": [{"energy_eV": e, "forces_eV_A": forces.tolist(), "stress_eV_A3": stress.tolist()}],
                "formula": final.composition.formula, "final_structure": final.as_dict(),
                "metadata": self.get("metadata") or {}, "completed_at": datetime.now(timezone.utc)}
         doc = json.loads(json.dumps(doc, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
@@ -64,17 +70,18 @@ class ChgnetEnergyTask(FiretaskBase):
 
 
 def energy_firework(cfg, structure: Structure, label: str, kind: str, stage: str, parents=None) -> Firework:
-    """One energy calculation. kind: relax-bulk (cell relaxed) | relax (ions) | static | e0 (isolated atom)."""
+    """One energy calculation. kind: relax-bulk (cell relaxed) | relax (ions) | static | e0 (isolated atom) |
+    label (a training label: VASP single point with METHOD.md 4's AIMD settings, Gamma-only)."""
     if cfg.engine == "vasp":
         from ..dft.tasks import vasp_firework
 
         opts = {"relax-bulk": ("relax", {"system": "bulk"}), "relax": ("relax", {}), "static": ("static", {}),
-                "e0": ("e0", {})}[kind]
+                "e0": ("e0", {}), "label": ("label", {})}[kind]
         fw = vasp_firework(structure, opts[0], name=f"{stage}:{label}", options=opts[1], label=label,
                            vasp_cmd=cfg.dft.vasp_cmd, potcar=cfg.dft.potcar, polling_s=cfg.dft.polling_s, parents=parents)
         fw.spec["argyro_stage"] = stage
         return fw
-    steps = 0 if kind in ("static", "e0") else cfg.dft.relax_steps
+    steps = 0 if kind in ("static", "e0", "label") else cfg.dft.relax_steps
     task = ChgnetEnergyTask(structure=structure.as_dict(), label=label, relax_cell=kind == "relax-bulk", steps=steps,
                             fmax=cfg.dft.fmax)
     return Firework([task], name=f"{stage}:{label}", parents=parents, spec={"argyro_stage": stage})

@@ -129,8 +129,8 @@ def al_config(cfg: StudyConfig, name: str, structure: Structure) -> dict:
                 committee_size=al.committee_size, committee_md_steps=al.committee_md_steps,
                 committee_record_every=al.committee_record_every, select_k=al.select_k,
                 max_iterations=al.max_iterations, threshold=al.threshold, percentile=al.percentile,
-                explorer="chgnet", labeller=al.labeller, train_overrides=dict(al.train_overrides), device=al.device,
-                final=None)
+                explorer=f"mace:{foundation_path(cfg)}" if al.explorer == "foundation" else "chgnet", labeller=al.labeller, train_overrides=dict(al.train_overrides), device=al.device,
+                final=None, label_engine=cfg.to_dict() if al.labeller == "engine" else None)
 
 
 def al_stage(cfg: StudyConfig, name: str, structure: Structure) -> Workflow:
