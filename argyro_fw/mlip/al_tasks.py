@@ -127,8 +127,9 @@ class ExploreLabelTask(FiretaskBase):
         picked = [frames[i] for i in idx]
         valid_idx = set(idx[1::max(1, len(idx) // max(1, cfg["n_valid"]))][: cfg["n_valid"]])
         db = results_db(fw_spec)
-        valid_hashes = [structure_hash(picked[k]) for k, i in enumerate(idx) if i in valid_idx]
         write_extxyz(picked, d / "picked.xyz")
+        picked = list(ase.io.read(d / "picked.xyz", ":"))  # hash what the label fireworks will read back
+        valid_hashes = [structure_hash(picked[k]) for k, i in enumerate(idx) if i in valid_idx]
         if cfg["labeller"] == "engine":
             return engine_label_detour(cfg, d / "picked.xyz", "explore", dict(kind="explore", valid_hashes=valid_hashes),
                                        db)
