@@ -18,8 +18,8 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--add", action="store_true", help="add the workflow to the LaunchPad (-l)")
     g.add_argument("-o", "--output", metavar="WF.yaml", help="write the workflow file instead")
+    g.add_argument("--check", action="store_true", help="only validate the config and print the resolved fields")
     p.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
-    p.add_argument("--check", action="store_true", help="only validate the config and print the resolved fields")
     p.set_defaults(func=cmd_study)
 
 
