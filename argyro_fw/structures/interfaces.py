@@ -278,24 +278,23 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
     shifts += [np.array([gx, gy]) / maker.n_shift for gx in range(maker.n_shift) for gy in range(maker.n_shift)]
     best = None
     for shift in shifts:
-        if True:
-            gap = maker.gap
-            while True:
-                c = t_sub + t_li + 2 * gap
-                lat = Lattice(np.array([[*common[0], 0.0], [*common[1], 0.0], [0.0, 0.0, c]]))
-                species = list(sup.species) + ["Li"] * len(li)
-                frac = np.vstack([np.c_[frac_s, zs / c], np.c_[(li[:, :2] + shift) % 1.0, (li[:, 2] + t_sub + gap) / c]])
-                cell = Structure(lat, species, frac)
-                dmin = _min_distance(cell)
-                if dmin >= maker.min_distance or gap > maker.gap + 3.0:
-                    break
-                gap += 0.1
-            if dmin < maker.min_distance:
-                continue
-            sym = is_symmetric_slab(cell, 0.1)
-            score = (sym, dmin)
-            if best is None or score > best[0]:
-                best = (score, cell, shift, gap)
+        gap = maker.gap
+        while True:
+            c = t_sub + t_li + 2 * gap
+            lat = Lattice(np.array([[*common[0], 0.0], [*common[1], 0.0], [0.0, 0.0, c]]))
+            species = list(sup.species) + ["Li"] * len(li)
+            frac = np.vstack([np.c_[frac_s, zs / c], np.c_[(li[:, :2] + shift) % 1.0, (li[:, 2] + t_sub + gap) / c]])
+            cell = Structure(lat, species, frac)
+            dmin = _min_distance(cell)
+            if dmin >= maker.min_distance or gap > maker.gap + 3.0:
+                break
+            gap += 0.1
+        if dmin < maker.min_distance:
+            continue
+        sym = is_symmetric_slab(cell, 0.1)
+        score = (sym, dmin)
+        if best is None or score > best[0]:
+            best = (score, cell, shift, gap)
     if best is None:
         raise ArgyroError(f"no displacement of the Li({cand['li_plane']}) slab keeps atoms {maker.min_distance} Å apart")
     (sym, dmin), cell, shift, gap = best

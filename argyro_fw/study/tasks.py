@@ -153,11 +153,11 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
                     "balance_capped": res.capped, "li_metal_atoms": best["li_metal_atoms"],
                     "argyrodite_atoms": best["argyrodite_atoms"],
                     "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},
-                    "parts": interface_parts(bslab, best)})
+                    "parts": interface_parts(best)})
     return out
 
 
-def interface_parts(slab: Structure, built: dict) -> dict[str, Structure]:
+def interface_parts(built: dict) -> dict[str, Structure]:
     """total; the argyrodite and Li slabs alone, at their own in-plane lattice (free) and strained to the
     interface's (strained), each with the interface cell's c (so vacuum replaces the other slab)."""
     cell: Structure = built["structure"]
