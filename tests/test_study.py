@@ -205,3 +205,23 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run([str(BIN / "argyro"), "db", "stop", "--path", str(d / "db")], env=env, capture_output=True)
+
+
+def test_decisions_energies_by_hand():
+    """gamma_surf and gamma_inter (with strain correction) of the study's decision functions, against numbers
+    worked out by hand (eV, Angstrom^2, eV/nm^2)."""
+    from argyro_fw.study.decisions import gamma_surface, interface_energies
+
+    ctx = {"e_fu": {"Li6PS5Cl": -50.0}, "mu": {"Li": -2.0, "P": -5.0, "S": -4.0, "Cl": -3.0}, "e_li_atom": -1.9}
+    # Li40 P8 S32 Cl6: k = 8 formula units, excess Li -8, S -8, Cl -2
+    slab = {"composition": {"Li": 40, "P": 8, "S": 32, "Cl": 6}, "area_A2": 100.0}
+    # [E - 8*(-50) - (-8*-2 + -8*-4 + -2*-3)] / (2 * 1 nm2) = [-340 + 400 - 54] / 2 = 3.0
+    assert gamma_surface(-340.0, slab, ctx) == pytest.approx(3.0)
+    itf = {"key": "i", "composition": {"Li": 56, "P": 8, "S": 32, "Cl": 6}, "li_metal_atoms": 16, "area_A2": 200.0}
+    E = {"i/total": {"energy_eV": -400.0}, "i/arg_strained": {"energy_eV": -100.0}, "i/arg_free": {"energy_eV": -101.0},
+         "i/li_strained": {"energy_eV": -30.0}, "i/li_free": {"energy_eV": -30.4}}
+    r = interface_energies(E, itf, ctx)
+    # argyrodite part Li40 P8 S32 Cl6 as above; [-400 - 16*(-1.9) - 8*(-50) - 54] / (2 * 2 nm2) = -5.9
+    assert r["gamma_inter_eV_nm2"] == pytest.approx(-23.6 / 4)
+    assert r["E_str_argyrodite_eV_nm2"] == pytest.approx(1.0 / 4) and r["E_str_li_eV_nm2"] == pytest.approx(0.4 / 4)
+    assert r["gamma_inter_min_eV_nm2"] == pytest.approx(-23.6 / 4 - 1.4 / 4)

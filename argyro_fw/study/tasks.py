@@ -15,18 +15,16 @@ from pathlib import Path
 
 import numpy as np
 from fireworks import FiretaskBase, FWAction, explicit_serialize
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from .. import compat
 from ..db.results import results_db
-from ..structures.energies import REFERENCE_PHASES, chemical_potentials, excess_vs_bulk
+from ..structures.energies import chemical_potentials
 from .config import from_dict
+from .decisions import choose_interfaces, gamma_surface, interface_energies
 from .energy import energies_from_spec
 
 compat.install()
-
-FU = REFERENCE_PHASES["Li6PS5Cl"]
-
 
 def _as_structure(x) -> Structure:
     """FireWorks turns serialised pymatgen dicts in task parameters back into objects; accept both."""
@@ -114,69 +112,6 @@ class ChooseBulkTask(FiretaskBase):
                         additions=[surface_stage(cfg, slabs, context)])
 
 
-def gamma_surface(e_slab: float, slab: dict, context: dict) -> float:
-    """gamma_surf (eV/nm2) of a slab record (composition, area_A2) with the study's e_fu and mu."""
-    from ..structures.energies import surface_energy
-
-    k, n = excess_vs_bulk(slab["composition"], FU)
-    return surface_energy(e_slab, k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], slab["area_A2"])
-
-
-def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure]) -> list[dict]:
-    """Per top surface: charge balance (the lowest-Ewald choice that keeps a face-flipping operation, else the
-    lowest), lattice match, and the best-ranked symmetric interface cell (else the best-ranked); with the
-    parts needed for the strain correction. Pure (no database)."""
-    from ..structures.balance import balance
-    from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
-    from ..structures.surfaces import is_symmetric_slab
-
-    out = []
-    ic = cfg.interfaces
-    maker = InterfaceMaker(li_planes=list(ic.li_planes), li_a=ic.li_a, li_layers=ic.li_layers, max_area=ic.max_area,
-                           max_candidates=ic.candidates)
-    for t in top:
-        slab = slab_structures[t["key"]]
-        res = balance(slab, max_candidates=ic.balance_candidates)
-        sym = [c for c in res.candidates if is_symmetric_slab(c["structure"])]
-        pick = (sym or res.candidates)[0]
-        bslab = pick["structure"]
-        cands = match_candidates(bslab, maker)
-        if not cands:
-            continue
-        built = [build_interface(bslab, c, maker) for c in cands]
-        best = next((b for b in built if b["symmetric"]), built[0])
-        key = f"interface/{t['id']}__Li{best['li_plane']}"
-        out.append({"key": key, "surface": t["key"], "termination": t["termination"], "miller": t["miller"],
-                    "gamma_surf_eV_nm2": t["gamma_surf_eV_nm2"], "li_plane": best["li_plane"],
-                    "mismatch_pct": best["mismatch_pct"], "area_A2": best["area_A2"], "symmetric": best["symmetric"],
-                    "removed_for_balance": res.removal, "balance_candidates": len(res.candidates),
-                    "balance_capped": res.capped, "li_metal_atoms": best["li_metal_atoms"],
-                    "argyrodite_atoms": best["argyrodite_atoms"],
-                    "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},
-                    "parts": interface_parts(best)})
-    return out
-
-
-def interface_parts(built: dict) -> dict[str, Structure]:
-    """total; the argyrodite and Li slabs alone, at their own in-plane lattice (free) and strained to the
-    interface's (strained), each with the interface cell's c (so vacuum replaces the other slab)."""
-    cell: Structure = built["structure"]
-    n_arg = built["argyrodite_atoms"]
-    lat = cell.lattice
-    arg = Structure(lat, cell.species[:n_arg], cell.frac_coords[:n_arg])
-    li = Structure(lat, cell.species[n_arg:], cell.frac_coords[n_arg:])
-    parts = {"total": cell, "arg_strained": arg, "li_strained": li}
-
-    def with_inplane(st: Structure, vecs2) -> Structure:
-        v = np.asarray(vecs2, float)
-        m = np.array([[*v[0], 0.0], [*v[1], 0.0], [0.0, 0.0, lat.c]])
-        return Structure(Lattice(m), st.species, st.frac_coords)
-
-    parts["arg_free"] = with_inplane(arg, built["substrate_in_plane_A"])
-    parts["li_free"] = with_inplane(li, built["film_in_plane_A"])
-    return parts
-
-
 @explicit_serialize
 class RankSurfacesTask(FiretaskBase):
     """gamma_surf of every termination, the N lowest -> charge-balanced, lattice-matched interfaces."""
@@ -217,25 +152,6 @@ class RankSurfacesTask(FiretaskBase):
         return FWAction(stored_data={"top": [(r["key"], r["gamma_surf_eV_nm2"]) for r in top],
                                      "interfaces": [i["key"] for i in interfaces]},
                         additions=[interface_stage(cfg, interfaces, self["context"])])
-
-
-def interface_energies(E: dict, itf: dict, context: dict) -> dict:
-    """gamma_inter, E_str of both slabs and gamma_inter_min (eV/nm2) from the five energies of an interface."""
-    from ..structures.energies import interface_energy, interface_energy_min, strain_energy
-
-    key = itf["key"]
-    n_li_metal = itf["li_metal_atoms"]
-    counts = dict(itf["composition"])  # relaxation keeps the atoms
-    arg_counts = dict(counts, Li=counts.get("Li", 0) - n_li_metal)
-    k, n = excess_vs_bulk(arg_counts, FU)
-    area = itf["area_A2"]
-    g = interface_energy(E[f"{key}/total"]["energy_eV"], n_li_metal * context["e_li_atom"],
-                         k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], area)
-    e_arg = strain_energy(E[f"{key}/arg_strained"]["energy_eV"], E[f"{key}/arg_free"]["energy_eV"], area)
-    e_li = strain_energy(E[f"{key}/li_strained"]["energy_eV"], E[f"{key}/li_free"]["energy_eV"], area)
-    return {"gamma_inter_eV_nm2": g, "E_str_argyrodite_eV_nm2": e_arg, "E_str_li_eV_nm2": e_li,
-            "gamma_inter_min_eV_nm2": interface_energy_min(g, e_arg, e_li), "bulk_formula_units": k,
-            "excess_vs_bulk": n}
 
 
 @explicit_serialize
