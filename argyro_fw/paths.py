@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
+from importlib import resources
 from pathlib import Path
+
+from .errors import ConfigError
 
 
 def argyro_home() -> Path:
@@ -13,11 +15,12 @@ def argyro_home() -> Path:
 
 
 def templates_dir() -> Path:
-    """The ``templates/`` folder: ``$ARGYRO_TEMPLATES``, the source checkout's, or the installed copy."""
+    """The Jinja templates: ``$ARGYRO_TEMPLATES`` if set, else the package data ``argyro_fw/templates``
+    found through :mod:`importlib.resources` (the same in a source checkout and in an installed copy)."""
     env = os.environ.get("ARGYRO_TEMPLATES")
     if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent / "templates"
-    if here.is_dir():
-        return here
-    return Path(sys.prefix) / "share" / "argyro" / "templates"
+        return Path(env).expanduser()
+    root = resources.files("argyro_fw").joinpath("templates")
+    if not isinstance(root, Path):  # e.g. a zipped install: no folder on disk for Jinja to read
+        raise ConfigError(f"argyro templates are not on the file system ({root}); set ARGYRO_TEMPLATES")
+    return root

@@ -1,6 +1,8 @@
 """One Jinja environment for every rendered file: StrictUndefined, shell- and YAML-safe filters.
 
-Templates hold layout only; values are prepared in Python. Any value that reaches a shell goes
+Templates hold layout only; values are prepared in Python. They are package data
+(``argyro_fw/templates/<kind>/*.j2``) found through :func:`argyro_fw.paths.templates_dir`
+(``importlib.resources``, or ``$ARGYRO_TEMPLATES`` when set). Any value that reaches a shell goes
 through ``| sh`` (``shlex.quote``), any YAML scalar through ``| yaml``.
 """
 
@@ -26,11 +28,16 @@ def _sh(value: Any) -> str:
     return shlex.quote(str(value))
 
 
-@lru_cache(maxsize=4)
 def environment(root: str | None = None) -> jinja2.Environment:
-    """The Jinja environment over ``root`` (default: :func:`argyro_fw.paths.templates_dir`)."""
+    """The Jinja environment over ``root`` (default: :func:`argyro_fw.paths.templates_dir`, looked up on
+    each call so that ``$ARGYRO_TEMPLATES`` set later is honoured; one environment per folder)."""
+    return _environment(str(root or templates_dir()))
+
+
+@lru_cache(maxsize=4)
+def _environment(root: str) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(root or str(templates_dir())),
+        loader=jinja2.FileSystemLoader(root),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -43,7 +50,8 @@ def environment(root: str | None = None) -> jinja2.Environment:
 
 
 def render(template: str, **context: Any) -> str:
-    """Render ``template`` (a path under templates/) with ``context``; a missing key raises."""
+    """Render ``template`` (under argyro_fw/templates/, e.g. ``"vasp/KPOINTS.j2"``) with ``context``; a missing
+    key raises."""
     return environment().get_template(template).render(**context)
 
 
