@@ -13,11 +13,14 @@ from .settings import DBSettings
 from .templating import render, write_atomic
 
 SITES = ("local", "slurm", "pbs")
+# where `argyro init` writes its files, and the launchpad file every `-l/--launchpad` option defaults to
+DEFAULT_LAUNCHPAD_DIR = "launchpad"
+DEFAULT_LAUNCHPAD = f"{DEFAULT_LAUNCHPAD_DIR}/my_launchpad.yaml"
 
 
 def init_files(
     settings: DBSettings,
-    directory: str | os.PathLike = "launchpad",
+    directory: str | os.PathLike = DEFAULT_LAUNCHPAD_DIR,
     site: str = "local",
     worker_name: str | None = None,
     logdir: str | None = None,

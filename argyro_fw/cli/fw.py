@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .. import compat
-from ..launchpad import SITES, get_launchpad, init_files
+from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, SITES, get_launchpad, init_files
 from ..settings import resolve
 
 PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
@@ -21,7 +21,8 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--site", choices=SITES, default="local", help="where fireworks run (default local)")
-    p.add_argument("--dir", default="launchpad", metavar="DIR", help="output folder (default ./launchpad)")
+    p.add_argument("--dir", default=DEFAULT_LAUNCHPAD_DIR, metavar="DIR",
+                   help=f"output folder (default ./{DEFAULT_LAUNCHPAD_DIR})")
     p.add_argument("--name", metavar="WORKER", help="FireWorker name (default argyro-SITE)")
     p.add_argument("--no-check", action="store_true", help="do not check that the database answers")
     p.add_argument("--profile", metavar="FILE", help="site profile YAML merged into my_qadapter.yaml (modules, "
@@ -35,7 +36,7 @@ def register(sub) -> None:
         "those whose job no longer exists or ended (cancelled, failed, timed out), or fizzle them with --fizzle, "
         "without waiting for FireWorks' 4 h ping expiry.",
     )
-    rc.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    rc.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
     rc.add_argument("--scheduler", choices=["slurm", "pbs"], default="slurm")
     rc.add_argument("--fizzle", action="store_true", help="mark them FIZZLED instead of READY")
     rc.set_defaults(func=cmd_reconcile)
@@ -48,7 +49,7 @@ def register(sub) -> None:
             "--lost-after seconds are rerun (or fizzled with --fizzle), and workflows are refreshed."
         ),
     )
-    r.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE", help="launchpad file")
+    r.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE", help="launchpad file")
     r.add_argument("--lost-after", type=float, default=60.0, metavar="S", help="seconds without a ping that make a run lost (default 60)")
     r.add_argument("--observe", type=float, default=2.0, metavar="S", help="a lock held this long is stale (default 2)")
     r.add_argument("--fizzle", action="store_true", help="mark lost runs FIZZLED instead of rerunning them")
@@ -66,12 +67,12 @@ def register(sub) -> None:
                     help="study config (default configs/demo.yaml of the source tree); its workdir becomes DIR/study")
     dm.set_defaults(func=cmd_demo)
     st = sub.add_parser("status", help="fireworks of the study by stage and state")
-    st.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    st.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
     rs = sub.add_parser("results", help="the results tables from MongoDB: per study (surfaces, interfaces, bulk D, "
                         "sigma, Ea) and one row per MD analysis (SEI, crystallinity, composition, flux)")
-    rs.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    rs.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=cmd_results)
     hk = sub.add_parser(

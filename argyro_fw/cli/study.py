@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..launchpad import DEFAULT_LAUNCHPAD
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -19,7 +21,7 @@ def register(sub) -> None:
     g.add_argument("--add", action="store_true", help="add the workflow to the LaunchPad (-l)")
     g.add_argument("-o", "--output", metavar="WF.yaml", help="write the workflow file instead")
     g.add_argument("--check", action="store_true", help="only validate the config and print the resolved fields")
-    p.add_argument("-l", "--launchpad", default="launchpad/my_launchpad.yaml", metavar="FILE")
+    p.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
     p.set_defaults(func=cmd_study)
 
 
