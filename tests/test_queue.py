@@ -61,7 +61,14 @@ def test_job_script_never_holds_the_password(tmp_path):
 # --- real Slurm ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
-    """A running Slurm: the one .ci/run started (SLURM_CONF), or one started here (root needed)."""
+    """A running Slurm: the one .ci/run started (SLURM_CONF), or one started here (root needed).
+    Every command here runs in a test's tmp dir: no job output (slurm-<id>.out) lands in the checkout."""
+    before = set(REPO.glob("slurm-*.out"))
+    yield from _slurm(tmp_path_factory)
+    assert set(REPO.glob("slurm-*.out")) <= before, "a job wrote its output into the checkout (sbatch run from REPO)"
+
+
+def _slurm(tmp_path_factory):
     if shutil.which("sinfo") and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0:
         yield None
         return
@@ -79,7 +86,7 @@ def _slurm_launchpad(tmp_path, cli_env):
     if not env["SLURM_CONF"]:
         env.pop("SLURM_CONF")
     run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(tmp_path / "lp"),
-         "--argyro-cmd", str(BIN / "argyro")], env)
+         "--argyro-cmd", str(BIN / "argyro")], env, cwd=tmp_path)
     from argyro_fw.launchpad import get_launchpad
 
     lp = get_launchpad(tmp_path / "lp" / "my_launchpad.yaml")
@@ -142,7 +149,7 @@ def test_scancel_then_reconcile(slurm, tmp_path, cli_env, fizzle):
     assert _wait(lambda: subprocess.run(["squeue", "-h", "-j", jid], env=env, capture_output=True, text=True).stdout.strip() == "", 60, 0.5)
     assert lp.fireworks.find_one({"name": "long"})["state"] == "RUNNING"  # FireWorks alone would wait 4 h
     out = run([str(BIN / "argyro"), "reconcile", "-l", str(tmp_path / "lp" / "my_launchpad.yaml")] +
-              (["--fizzle"] if fizzle else []), env)
+              (["--fizzle"] if fizzle else []), env, cwd=tmp_path)
     state = lp.fireworks.find_one({"name": "long"})["state"]
     if fizzle:
         assert state == "FIZZLED" and "fizzled: [" in out.stdout
