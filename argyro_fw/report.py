@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from . import store
+
 STATES = ("COMPLETED", "RUNNING", "RESERVED", "READY", "WAITING", "FIZZLED", "DEFUSED", "PAUSED")
 
 
@@ -18,7 +20,7 @@ def stage_progress(lp) -> dict[str, dict[str, int]]:
 def results_rows(db) -> list[dict]:
     """One row per analysis document (interface, T, SEI, crystallinity, composition, flux, events)."""
     rows = []
-    for a in db.analyses.find({}).sort([("interface", 1), ("temperature_K", 1)]):
+    for a in store.read(db, store.ANALYSES.name, sort=[("interface", 1), ("temperature_K", 1)]):
         r = a.get("results", {})
         f = r.get("final", {})
         rows.append({
@@ -56,7 +58,7 @@ def study_rows(db) -> dict:
     """The study-level results: surface ranking, interfaces (gamma_inter with strain correction), bulk diffusion
     per temperature and the Arrhenius fits, one entry per study document."""
     out = {}
-    for st in db.studies.find({}).sort("name", 1):
+    for st in store.read(db, store.STUDIES.name, sort="name"):
         name = st["name"]
         out[name] = {
             "bulk": st.get("bulk", {}),
@@ -64,10 +66,10 @@ def study_rows(db) -> dict:
             "interfaces": [{k: i.get(k) for k in ("key", "termination", "li_plane", "mismatch_pct", "symmetric",
                                                    "gamma_inter_eV_nm2", "E_str_argyrodite_eV_nm2", "E_str_li_eV_nm2",
                                                    "gamma_inter_min_eV_nm2", "removed_for_balance")}
-                           for i in db.interfaces.find({"study": name}).sort("key", 1)],
+                           for i in store.read(db, store.INTERFACES.name, {"study": name}, sort="key")],
             "diffusion": [{k: d.get(k) for k in ("temperature_K", "D_cm2_s", "D_std_cm2_s", "sigma_S_cm",
                                                   "sigma_std_S_cm")}
-                          for d in db.diffusion.find({"study": name}).sort("temperature_K", 1)],
+                          for d in store.read(db, store.DIFFUSION.name, {"study": name}, sort="temperature_K")],
             "arrhenius": st.get("arrhenius", {}),
             "complete": bool(st.get("complete")),
         }

@@ -22,8 +22,9 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from argyro_fw.md.protocol import MDProtocol
-from argyro_fw.md.runner import mace_calculator, run_md
-from argyro_fw.mlip.toy import label, rattled, train_tiny_mace
+from argyro_fw.md.runner import run_md
+from argyro_fw.mlip.calculators import mace_calculator
+from argyro_fw.demo.toy import label, rattled, train_tiny_mace
 from argyro_fw.structures.bulk import ordered_argyrodite
 
 

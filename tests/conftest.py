@@ -102,7 +102,7 @@ def small_interface():
 def tiny_model(tmp_path_factory, small_interface):
     """A tiny MACE model trained here (mace_run_train, 5 epochs) on LJ-labelled rattled frames of
     the small interface cell: a real model covering Li, P, S, Cl; its quality is irrelevant."""
-    from argyro_fw.mlip.toy import label, rattled, train_tiny_mace
+    from argyro_fw.demo.toy import label, rattled, train_tiny_mace
 
     frames = label(rattled(small_interface, 30, seed=0))
     return train_tiny_mace(frames, tmp_path_factory.mktemp("tiny_mace"))

@@ -268,7 +268,7 @@ def test_analysis_firework(tmp_path, launchpad_dir, db_settings, monkeypatch):
     from fireworks.core.fworker import FWorker
     from fireworks.core.rocket_launcher import rapidfire
 
-    from argyro_fw.analysis.tasks import analysis_firework
+    from argyro_fw.flows.analysis import analysis_firework
     from argyro_fw.launchpad import get_launchpad
 
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")

@@ -92,7 +92,7 @@ def _al_structure():
 
 
 def test_run_firework_with_standin_completes_and_stores(tmp_path, launchpad_dir, db_settings, monkeypatch):
-    from argyro_fw.dft.tasks import vasp_firework
+    from argyro_fw.flows.dft import vasp_firework
 
     fw = vasp_firework(_al_structure(), "relax", name="al-relax", vasp_cmd=FAKE_VASP, potcar=False, polling_s=0.2,
                        options={"system": "bulk"})
@@ -110,7 +110,7 @@ def test_run_firework_with_standin_completes_and_stores(tmp_path, launchpad_dir,
 
 
 def test_custodian_correction_applied_and_recorded(tmp_path, launchpad_dir, db_settings, monkeypatch):
-    from argyro_fw.dft.tasks import vasp_firework
+    from argyro_fw.flows.dft import vasp_firework
 
     fw = vasp_firework(_al_structure(), "static", name="al-static", vasp_cmd=FAKE_VASP, potcar=False, polling_s=0.2)
     lp = _run_wf(tmp_path, launchpad_dir, fw, {"FAKE_VASP_FAIL_ONCE": "pricel"}, monkeypatch)
@@ -125,7 +125,7 @@ def test_custodian_correction_applied_and_recorded(tmp_path, launchpad_dir, db_s
 
 
 def test_crashed_run_leaves_no_document(tmp_path, launchpad_dir, db_settings, monkeypatch):
-    from argyro_fw.dft.tasks import vasp_firework
+    from argyro_fw.flows.dft import vasp_firework
 
     fw = vasp_firework(_al_structure(), "static", name="al-crash", vasp_cmd=FAKE_VASP, potcar=False, polling_s=0.2)
     lp = _run_wf(tmp_path, launchpad_dir, fw, {"FAKE_VASP_TRUNCATE": "1"}, monkeypatch)

@@ -16,7 +16,8 @@ import pytest
 
 from argyro_fw.errors import ArgyroError
 from argyro_fw.md.protocol import MDProtocol, gpu_command, render_input
-from argyro_fw.md.runner import mace_calculator, prepare_run_dir, run_md
+from argyro_fw.md.runner import prepare_run_dir, run_md
+from argyro_fw.mlip.calculators import mace_calculator
 from argyro_fw.md.segments import merge_segments
 from conftest import BIN, run
 
@@ -107,7 +108,7 @@ def test_killed_firework_continues_without_lost_or_duplicated_frames(tmp_path, t
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from argyro_fw.launchpad import get_launchpad
-    from argyro_fw.md.tasks import RunLammpsMDTask
+    from argyro_fw.flows.md import RunLammpsMDTask
 
     p = MDProtocol(temperature=400, nvt_ps=0.1, npt_ns=0.0007, dump_every=10, thermo_every=10, restart_every=100)
     run_dir = tmp_path / "md"
@@ -169,7 +170,7 @@ def test_bfgs_prerelax_firework_feeds_md(tmp_path, tiny_model, small_interface, 
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from argyro_fw.launchpad import get_launchpad
-    from argyro_fw.md.tasks import RelaxBFGSTask, RunLammpsMDTask
+    from argyro_fw.flows.md import RelaxBFGSTask, RunLammpsMDTask
 
     p = MDProtocol(temperature=300, nvt_ps=0.02, npt_ns=0.0, dump_every=10, thermo_every=10, restart_every=10)
     start = small_interface.copy()

@@ -20,7 +20,7 @@ import torch
 from argyro_fw.errors import ArgyroError
 from argyro_fw.mlip.commands import CommitteeFinetune, MultiheadFinetune
 from argyro_fw.mlip.datasets import check_dataset, select_replay
-from argyro_fw.mlip.toy import label, rattled
+from argyro_fw.demo.toy import label, rattled
 from conftest import BIN, run
 
 
@@ -120,21 +120,23 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from argyro_fw.launchpad import get_launchpad
-    from argyro_fw.mlip.al_tasks import active_learning_workflow
+    from argyro_fw.flows.al import active_learning_workflow
+    from argyro_fw.study.config import ActiveLearningCfg, ALRun, FinalRun
 
-    cfg = dict(workdir=str(tmp_path / "al"), foundation_model=str(tiny_model), name="toy-al",
-               structure=AseAtomsAdaptor.get_structure(small_interface).as_dict(), temperatures=[600],
-               explore_steps=20, record_every=2, n_train=6, n_valid=2, committee_size=3, committee_md_steps=12,
-               committee_record_every=3, select_k=3, max_iterations=2, threshold=0.0, explorer="chgnet",
-               labeller="chgnet", train_overrides=dict(max_num_epochs=2, batch_size=4, start_stage_two=1, r_max=4.0,
-                                                       num_channels=8),
-               final=dict(pt_file=str(tmp_path / "pt.xyz"), replay_n=8, e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05},
-                          overrides=dict(max_num_epochs=1)))
+    al = ActiveLearningCfg(temperatures=[600], explore_steps=20, record_every=2, n_train=6, n_valid=2, committee_size=3,
+                           committee_md_steps=12, committee_record_every=3, select_k=3, max_iterations=2, threshold=0.0,
+                           train_overrides=dict(max_num_epochs=2, batch_size=4, start_stage_two=1, r_max=4.0,
+                                                num_channels=8),
+                           initial_sources=[{"path": str(tmp_path / "aimd.xyz"), "n": 2, "config_type": "bulk_aimd"}])
+    run_cfg = ALRun(name="toy-al", workdir=str(tmp_path / "al"), foundation_model=str(tiny_model),
+                    structure=AseAtomsAdaptor.get_structure(small_interface).as_dict(), explorer="chgnet",
+                    labeller="chgnet", al=al,
+                    final=FinalRun(pt_file=str(tmp_path / "pt.xyz"), replay_n=8,
+                                   e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05}, overrides=dict(max_num_epochs=1)))
     ase.io.write(tmp_path / "pt.xyz", label(rattled(small_interface, 12, seed=21)), format="extxyz")
     ase.io.write(tmp_path / "aimd.xyz", label(rattled(small_interface, 5, seed=31)), format="extxyz")
-    cfg["initial_sources"] = [{"path": str(tmp_path / "aimd.xyz"), "n": 2, "config_type": "bulk_aimd"}]
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
-    lp.add_wf(active_learning_workflow(cfg))
+    lp.add_wf(active_learning_workflow(run_cfg))
     db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
     lpf, fwf = str(launchpad_dir / "my_launchpad.yaml"), str(launchpad_dir / "my_fworker.yaml")
     proc = subprocess.Popen([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], env=cli_env, cwd=tmp_path,

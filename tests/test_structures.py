@@ -263,7 +263,7 @@ def test_structures_firework_stores_dict_file_and_metadata(tmp_path, cli_env, la
     from fireworks import Firework, Workflow
 
     from argyro_fw.launchpad import get_launchpad
-    from argyro_fw.structures.tasks import BuildStructuresTask
+    from argyro_fw.flows.structures import BuildStructuresTask
 
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
     bulk = ordered_argyrodite()
@@ -278,7 +278,7 @@ def test_structures_firework_stores_dict_file_and_metadata(tmp_path, cli_env, la
     assert len(docs) == len(expected) >= 2
     for d in docs:
         s = Structure.from_dict(d["structure"])
-        assert s.composition.formula == d["formula"] == Structure.from_file(d["file"]).composition.formula
+        assert s.composition.formula == d["formula"] == Structure.from_file(d["metadata"]["file"]).composition.formula
         assert d["metadata"]["symmetric"] is True and d["metadata"]["miller"] == [1, 0, 0]
         assert _face_flip_maps_slab_onto_itself(s)
     fw_id = lp.get_fw_ids()[0]

@@ -22,7 +22,7 @@ import yaml
 from pymatgen.core import Lattice, Structure
 
 from argyro_fw.study.config import load
-from argyro_fw.study.workflow import al_stage, initial_workflow, interface_stage, mlmd_stage, surface_stage
+from argyro_fw.flows.study import al_stage, initial_workflow, interface_stage, mlmd_stage, surface_stage
 from conftest import BIN, run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -84,12 +84,11 @@ def cmd_analyze(args) -> int:
                            auto_membranes=not args.no_auto_membranes, progress=not args.quiet)
     summary = analyze_trajectory(args.trajectory, args.output, opts)
     if args.store:
-        from ..analysis.store import store_summary
-        from ..db.results import results_db
+        from .. import store
         from ..settings import resolve
 
-        store_summary(results_db(settings=resolve(args.uri, args.config)), summary, args.output, args.trajectory,
-                      interface=args.interface, temperature_K=args.temperature)
+        store.put_analysis(store.database(settings=resolve(args.uri, args.config)), summary, args.output,
+                           args.trajectory, interface=args.interface, temperature_K=args.temperature)
     print(json.dumps(summary, indent=1, default=float))
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.chemistry import A_EXP, LI_A_PBE
 from ..errors import ArgyroError
 from ..templating import write_atomic
 
@@ -16,7 +17,7 @@ def register(sub) -> None:
     g = b.add_mutually_exclusive_group(required=True)
     g.add_argument("--ordered", action="store_true")
     g.add_argument("--disordered", action="store_true")
-    b.add_argument("--a", type=float, default=9.859, help="lattice constant, Angstrom (default 9.859, experiment)")
+    b.add_argument("--a", type=float, default=A_EXP, help=f"lattice constant, Angstrom (default {A_EXP}, experiment)")
     b.add_argument("-o", "--output", required=True, metavar="DIR")
     b.set_defaults(func=cmd_bulk)
     ph = bsub.add_parser("phase", help="bcc Li, Li2S, LiCl or Li3P from crystal facts")
@@ -45,7 +46,7 @@ def register(sub) -> None:
     itf.add_argument("slab", metavar="ARGYRODITE_SLAB", help="slab file with c normal to a, b (from `build surfaces`)")
     itf.add_argument("--li-planes", nargs="+", default=["100", "110", "111"], choices=["100", "110", "111"])
     itf.add_argument("--li-layers", type=int, default=6, help="atomic planes of Li (default 6)")
-    itf.add_argument("--li-a", type=float, default=3.44, help="bcc Li lattice constant, Angstrom (default 3.44, PBE)")
+    itf.add_argument("--li-a", type=float, default=LI_A_PBE, help=f"bcc Li lattice constant, Angstrom (default {LI_A_PBE}, PBE)")
     itf.add_argument("--max-area", type=float, default=500.0, help="largest matched area, Angstrom^2 (default 500)")
     itf.add_argument("--candidates", type=int, default=5, help="how many ranked candidates to build (default 5)")
     itf.add_argument("--balance", action="store_true", help="charge-balance the slab first (lowest Ewald choice)")

@@ -156,7 +156,7 @@ def cmd_results(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from ..demo import run_demo
+    from ..demo.run import run_demo
 
     return run_demo(args.dir, args.study_config)
 

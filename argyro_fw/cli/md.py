@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.chemistry import ELEMENTS
 from ..errors import ArgyroError
 from ..templating import render, write_atomic
 
@@ -56,17 +57,18 @@ def _protocol(args, elements):
 def cmd_render_lammps(args) -> int:
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    from ..md.engines import mliap_path
     from ..md.protocol import render_input
     from ..md.runner import prepare_run_dir
     from ..structio import read_structure
 
     atoms = AseAtomsAdaptor.get_atoms(read_structure(args.structure))
-    order = [el for el in ("Li", "P", "S", "Cl") if el in set(atoms.get_chemical_symbols())]
+    order = [el for el in ELEMENTS if el in set(atoms.get_chemical_symbols())]
     order += sorted(set(atoms.get_chemical_symbols()) - set(order))
     protocol = _protocol(args, order)
     model = Path(args.model).resolve()
     out = Path(args.output).resolve()
-    mliap = str(model) + "-mliap_lammps.pt"
+    mliap = mliap_path(model)
     text = render_input(protocol, args.engine, str(out / "system.data"), str(out / "segment_0" / "traj.lammpstrj"),
                         str(out / "restart"), mliap_model=mliap if args.engine == "mliap" else None)
     script = render("lammps/run.sh.j2", engine=args.engine, run_dir=str(out), model=str(model), mliap_model=mliap,

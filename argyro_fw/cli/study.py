@@ -34,7 +34,7 @@ def cmd_study(args) -> int:
     if args.check:
         print(json.dumps(cfg.to_dict(), indent=1))
         return 0
-    from ..study.workflow import initial_workflow
+    from ..flows.study import initial_workflow
     from ..templating import write_atomic
 
     wf = initial_workflow(cfg)

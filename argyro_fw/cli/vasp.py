@@ -118,11 +118,10 @@ def cmd_parse(args) -> int:
                "n_ionic_steps": len(result.steps), "final_energy_eV": result.final_energy,
                "converged_ionic": result.converged_ionic, "input_checksum": result.input_checksum}
     if args.store:
-        from ..db.results import results_db
+        from .. import store
         from ..settings import resolve
 
-        doc = dict(result.to_doc(), kind=args.kind)
-        db = results_db(settings=resolve(args.uri, args.config))
-        db.calculations.replace_one({"directory": doc["directory"], "input_checksum": doc["input_checksum"]}, doc, upsert=True)
+        doc = dict(result.to_doc(), kind=args.kind, engine="vasp")
+        store.put_calculation(store.database(settings=resolve(args.uri, args.config)), doc)
     print(json.dumps(summary, indent=1))
     return 0

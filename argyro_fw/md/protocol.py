@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ase.data import atomic_masses, atomic_numbers
 
+from ..core.chemistry import ELEMENTS
 from ..errors import ArgyroError
 from ..templating import render
 
@@ -36,7 +37,7 @@ class MDProtocol:
     thermo_every: int = 100
     restart_every: int = 10000  # steps
     seed: int = 4928459
-    elements: list[str] = field(default_factory=lambda: ["Li", "P", "S", "Cl"])  # LAMMPS types 1..n
+    elements: list[str] = field(default_factory=lambda: list(ELEMENTS))  # LAMMPS types 1..n
 
     def __post_init__(self):
         for k in ("temperature", "npt_ns", "nvt_ps", "timestep_ps", "tdamp_ps", "pdamp_ps", "pressure_bar"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import ase.io
@@ -12,7 +11,7 @@ from ase import Atoms
 from ..errors import ArgyroError
 from ..templating import write_atomic
 from .model_check import check_model_covers
-from .protocol import MDProtocol, gpu_command
+from .protocol import MDProtocol
 from .segments import merge_segments, next_segment
 
 
@@ -45,32 +44,23 @@ def prepare_run_dir(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtoc
     return d
 
 
-def mace_calculator(model: str | Path):
-    from mace.calculators import MACECalculator
-
-    return MACECalculator(model_paths=str(model), device="cpu", default_dtype="float64")
-
-
-def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model: str | Path, engine: str = "external",
+def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model: str | Path, engine="external",
            mliap_model: str | None = None, lmp_binary: str = "lmp", max_segments: int | None = None) -> dict:
-    """Run (or continue) the protocol; returns {'trajectory', 'n_frames', 'segments'}.
+    """Run (or continue) the protocol; returns {'trajectory', 'n_frames', 'segments', 'complete'}.
 
-    ``max_segments``: stop after that many segments in this call (a walltime-sized chunk).
+    ``engine``: an MD engine object (:mod:`argyro_fw.md.engines`) or its registry name (``external``,
+    ``mliap``; then ``mliap_model`` and ``lmp_binary`` configure it). ``max_segments``: stop after that
+    many segments in this call (a walltime-sized chunk).
     """
-    d = prepare_run_dir(run_dir, atoms, protocol, model)
-    calc = mace_calculator(model) if engine == "external" else None
-    done = 0
-    while (nxt := next_segment(d, protocol, engine, mliap_model)) is not None:
-        seg, _ = nxt
-        if engine == "external":
-            from .external import run_external
+    if isinstance(engine, str):
+        from ..engines import md_engine
 
-            lmp, _ = run_external((seg / "in.lammps").read_text(), calc, protocol.elements, str(seg / "log.lammps"))
-            lmp.close()
-        else:
-            proc = subprocess.run(gpu_command(str(seg / "in.lammps"), lmp_binary), cwd=seg)
-            if proc.returncode != 0:
-                raise ArgyroError(f"LAMMPS failed in {seg} (exit {proc.returncode}); see {seg / 'log.lammps'}")
+        engine = md_engine(engine, model=model, mliap_model=mliap_model, lmp_binary=lmp_binary)
+    d = prepare_run_dir(run_dir, atoms, protocol, model)
+    done = 0
+    while (nxt := next_segment(d, protocol, engine.name, engine.mliap_model)) is not None:
+        seg, _ = nxt
+        engine.run_segment(seg, protocol)
         done += 1
         if max_segments is not None and done >= max_segments:
             break

@@ -18,7 +18,10 @@ would switch the readout off) and no code reads it.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from ase.data import atomic_numbers
 
@@ -132,3 +135,13 @@ def shell(argv: list[str]) -> str:
 
 def settings(cmd) -> dict:
     return asdict(cmd)
+
+
+def run_mace_train(argv: list[str], d: Path, model: Path, what: str) -> None:
+    """Run a rendered mace_run_train command with this environment's executable in ``d``; the log is kept
+    in train.log; RuntimeError unless ``model`` was written."""
+    argv = [str(Path(sys.executable).parent / "mace_run_train")] + argv[1:]
+    proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
+    (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+    if proc.returncode != 0 or not model.exists():
+        raise RuntimeError(f"{what} failed in {d}: {proc.stderr[-1500:]}")

@@ -16,11 +16,11 @@ from ase import Atoms
 
 def committee_forces(frames: list[Atoms], models: list[str], device: str = "cpu") -> np.ndarray:
     """(n_frames, n_models, N, 3) forces, eV/A, from a MACE committee (one calculator)."""
-    from mace.calculators import MACECalculator
+    from .calculators import mace_calculator
 
     if len(models) < 2:
         raise ValueError("a committee needs >= 2 models")
-    calc = MACECalculator(model_paths=list(models), device=device, default_dtype="float64")
+    calc = mace_calculator(list(models), device=device)
     out = []
     for at in frames:
         a = at.copy()

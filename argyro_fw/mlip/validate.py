@@ -8,9 +8,9 @@ from ase import Atoms
 
 def predictions(model: str, frames: list[Atoms], device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """(reference, predicted) force components (eV/A) of ``model`` on labelled ``frames``."""
-    from mace.calculators import MACECalculator
+    from .calculators import mace_calculator
 
-    calc = MACECalculator(model_paths=str(model), device=device, default_dtype="float64")
+    calc = mace_calculator(str(model), device=device)
     ref, pred = [], []
     for at in frames:
         a = at.copy()
@@ -21,9 +21,9 @@ def predictions(model: str, frames: list[Atoms], device: str = "cpu") -> tuple[n
 
 
 def rmse(model: str, frames: list[Atoms], device: str = "cpu") -> dict[str, float]:
-    from mace.calculators import MACECalculator
+    from .calculators import mace_calculator
 
-    calc = MACECalculator(model_paths=str(model), device=device, default_dtype="float64")
+    calc = mace_calculator(str(model), device=device)
     de, df = [], []
     for at in frames:
         a = at.copy()

@@ -24,9 +24,8 @@ from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from .charges import FORMAL_CHARGE
+from ..core.chemistry import A_EXP, ELEMENTS, FORMAL_CHARGE
 
-A_EXP = 9.859
 X_16E = 0.1195
 LI_48H = (0.3148, 0.018, 0.6852)
 
@@ -97,7 +96,7 @@ def order_li(frame: Structure, li_frac: np.ndarray, restarts: int = 8, seed: int
             best_sel, best_e = sorted(sel.tolist()), e
     ordered = Structure(frame.lattice, list(frame.species) + ["Li"] * len(best_sel),
                         np.vstack([frame.frac_coords, li_frac[best_sel]]))
-    ordered = ordered.get_sorted_structure(key=lambda s: ["Li", "P", "S", "Cl"].index(s.specie.symbol))
+    ordered = ordered.get_sorted_structure(key=lambda s: ELEMENTS.index(s.specie.symbol))
     return ordered, float(EwaldSummation(_with_charges(ordered)).total_energy)
 
 
@@ -133,7 +132,7 @@ def disordered_candidates(a: float = A_EXP) -> list[dict]:
     for g in groups:
         k = next(i for i, f in enumerate(frames) if f is g[0])
         s = Structure(g[0].lattice, list(g[0].species) + ["Li"] * len(li_pos), np.vstack([g[0].frac_coords, li_pos]))
-        s = s.get_sorted_structure(key=lambda x: ["Li", "P", "S", "Cl"].index(x.specie.symbol))
+        s = s.get_sorted_structure(key=lambda x: ELEMENTS.index(x.specie.symbol))
         out.append({"structure": s, "swapped_4d": list(swaps[k][0]), "swapped_4a": list(swaps[k][1]),
                     "multiplicity": len(g)})
     return out

@@ -6,9 +6,9 @@ from collections import Counter
 
 from pymatgen.core import Composition, Structure
 
+from ..core.chemistry import FORMAL_CHARGE
 from ..errors import ArgyroError
 
-FORMAL_CHARGE = {"Li": 1, "P": 5, "S": -2, "Cl": -1}
 
 
 def _check(symbols) -> None:

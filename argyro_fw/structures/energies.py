@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ELEMENTS = ("Li", "P", "S", "Cl")
-#: formula units used for the chemical potentials: element counts per formula unit
-REFERENCE_PHASES = {
-    "Li6PS5Cl": {"Li": 6, "P": 1, "S": 5, "Cl": 1},
-    "Li3P": {"Li": 3, "P": 1},
-    "Li2S": {"Li": 2, "S": 1},
-    "LiCl": {"Li": 1, "Cl": 1},
-}
+from ..core.chemistry import ELEMENTS, REFERENCE_PHASES  # noqa: F401  (re-exported for the equations' users)
 
 
 def chemical_potentials(e_fu: dict[str, float]) -> dict[str, float]:

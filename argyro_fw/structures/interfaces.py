@@ -31,6 +31,7 @@ from pymatgen.analysis.interfaces.zsl import ZSLGenerator
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
+from ..core.chemistry import LI_A_PBE
 from ..errors import ArgyroError
 from .phases import bcc_li
 from .surfaces import is_symmetric_slab
@@ -43,7 +44,7 @@ class InterfaceMaker:
     """Settings of the lattice matcher and the stacking (Å, Å², deg)."""
 
     li_planes: list[str] = field(default_factory=lambda: ["100", "110", "111"])
-    li_a: float = 3.44
+    li_a: float = LI_A_PBE
     li_layers: int = 6
     max_area: float = 500.0
     max_length_tol: float = 0.03
@@ -156,7 +157,7 @@ def match_candidates(slab: Structure, maker: InterfaceMaker | None = None) -> li
 
 
 def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = 6, li_layers: int = 6,
-              li_plane: str = "100", supercell=(2, 2, 1), max_mismatch: float = 1.5, li_a: float = 3.44,
+              li_plane: str = "100", supercell=(2, 2, 1), max_mismatch: float = 1.5, li_a: float = LI_A_PBE,
               balance_slab: bool = True, termination_label: str | None = None) -> dict:
     """A large MLMD interface cell (METHOD.md 6): the argyrodite termination ``termination`` of
     ``miller`` at least ``layers`` x d_hkl thick (d_hkl = a / sqrt(h2 + k2 + l2) of the cubic cell),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pymatgen.core import Lattice, Structure
 
+from ..core.chemistry import LI_A_PBE
 from ..errors import ArgyroError
 
 
-def bcc_li(a: float = 3.44) -> Structure:
+def bcc_li(a: float = LI_A_PBE) -> Structure:
     """bcc Li, Im-3m (a 3.44 PBE, 3.51 exp.); conventional cell, 2 atoms."""
     return Structure.from_spacegroup("Im-3m", Lattice.cubic(a), ["Li"], [[0, 0, 0]])
 

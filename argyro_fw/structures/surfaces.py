@@ -40,10 +40,11 @@ from pymatgen.core.surface import SlabGenerator
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from ..errors import ArgyroError
-from .charges import FORMAL_CHARGE, formal_charge
+from ..core.chemistry import ELEMENTS, FORMAL_CHARGE
+from .charges import formal_charge
 
 PLANES = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
-SPECIES_ORDER = ["Li", "P", "S", "Cl"]
+SPECIES_ORDER = list(ELEMENTS)
 
 
 @dataclass

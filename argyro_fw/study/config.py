@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.chemistry import A_EXP, ELEMENTS, LI_A_PBE
 from ..errors import ConfigError
 
 ENGINES = ("vasp", "chgnet")
@@ -21,7 +22,7 @@ MD_ENGINES = ("external", "mliap")
 
 @dataclass
 class BulkCfg:
-    a: float = 9.859  # starting lattice constant, Å (experiment); DFT relaxes it
+    a: float = A_EXP  # starting lattice constant, Å (experiment); DFT relaxes it
     disordered: bool = True  # relax the disordered candidates too and keep the lowest (METHOD.md 1)
 
 
@@ -46,7 +47,7 @@ class SurfacesCfg:
 class InterfacesCfg:
     li_planes: list = field(default_factory=lambda: ["100", "110", "111"])
     li_layers: int = 6
-    li_a: float = 3.44  # bcc Li, Å (PBE)
+    li_a: float = LI_A_PBE  # bcc Li, Å (PBE)
     max_area: float = 500.0  # Å2
     candidates: int = 5  # ranked lattice matches built per surface; the best symmetric one is used
     balance_candidates: int = 100  # cap of the charge-balancing enumeration (reported)
@@ -70,6 +71,9 @@ class ActiveLearningCfg:
     threshold: float = 0.05  # eV/Å, force-uncertainty percentile below which the loop stops
     percentile: float = 95.0
     train_overrides: dict = field(default_factory=dict)  # extra mace_run_train options
+    e0s: object = "foundation"  # committee E0s: foundation | estimated | {element: E0 in eV}
+    initial_dataset: str = ""  # extxyz of labelled frames added to iteration 0's training set
+    initial_sources: list = field(default_factory=list)  # [{path, n, config_type}]: n evenly spaced frames each
     device: str = "cpu"
 
 
@@ -132,6 +136,55 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class FinalRun:
+    """What one final multi-head fine-tuning needs (FinalModelCfg with the study's paths and E0s resolved)."""
+
+    pt_file: str
+    e0s: dict
+    replay_n: int = FinalModelCfg.replay_n
+    extra_datasets: list = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)
+    convert_mliap: bool = FinalModelCfg.convert_mliap
+
+
+@dataclass
+class ALRun:
+    """One active-learning loop: the study's :class:`ActiveLearningCfg` (``al``, never re-defaulted) and what
+    belongs to this loop. ``explorer``: a calculator spec of :mod:`argyro_fw.engines` (``mace:PATH``,
+    ``chgnet``, ``toy``); ``labeller``: ``engine`` (label fireworks of the study's engine, whose config is
+    ``label_engine``) or a calculator spec; ``final``: the multi-head model trained when the loop stops."""
+
+    name: str
+    workdir: str
+    foundation_model: str
+    structure: dict
+    explorer: str
+    labeller: str
+    al: ActiveLearningCfg = field(default_factory=ActiveLearningCfg)
+    label_engine: dict | None = None
+    final: FinalRun | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ALRun":
+        d = dict(d)
+        d["al"] = _section(ActiveLearningCfg, d.get("al") or {}, "active_learning")
+        if d.get("final") is not None:
+            d["final"] = FinalRun(**d["final"])
+        if d.get("structure") is not None and not isinstance(d["structure"], dict):
+            d["structure"] = d["structure"].as_dict()  # FireWorks may have made it a Structure again
+        run = _section(cls, {k: v for k, v in d.items() if k not in ("al", "final")}, "active-learning run")
+        run.al, run.final = d["al"], d.get("final")
+        if run.labeller == "engine" and not run.label_engine:
+            raise ConfigError("active-learning run: labeller 'engine' needs label_engine (the study's config)")
+        if run.al.committee_size < 2:
+            raise ConfigError(f"active_learning.committee_size: a committee needs >= 2 models, got {run.al.committee_size}")
+        return run
 
 
 def _typed(value, tp, where: str):
@@ -227,6 +280,14 @@ def validate(cfg: StudyConfig) -> StudyConfig:
                           f"chgnet (in-process stand-in), got {al.labeller!r}")
     if al.explorer not in ("foundation", "chgnet"):
         raise ConfigError(f"active_learning.explorer: expected foundation or chgnet, got {al.explorer!r}")
+    if not (al.e0s in ("foundation", "estimated") or (isinstance(al.e0s, dict) and al.e0s)):
+        raise ConfigError("active_learning.e0s: expected foundation, estimated or a mapping element -> E0 in eV, "
+                          f"got {al.e0s!r}")
+    for i, src in enumerate(al.initial_sources):
+        if not (isinstance(src, dict) and isinstance(src.get("path"), str) and isinstance(src.get("n"), int)
+                and not isinstance(src.get("n"), bool) and src["n"] >= 1 and set(src) <= {"path", "n", "config_type"}):
+            raise ConfigError(f"active_learning.initial_sources[{i}]: expected {{path: extxyz, n: frames >= 1, "
+                              f"config_type: name}}, got {src!r}")
     _positive_list(al.temperatures, "active_learning.temperatures")
     for k in ("explore_steps", "record_every", "n_train", "n_valid", "committee_md_steps", "committee_record_every",
               "select_k", "max_iterations"):
@@ -253,7 +314,7 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for el, v in (e0s.items() if isinstance(e0s, dict) else []):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"final_model.e0s.{el}: expected a number (eV), got {v!r}")
-    missing = sorted({"Li", "P", "S", "Cl"} - set(e0s)) if isinstance(e0s, dict) else []
+    missing = sorted(set(ELEMENTS) - set(e0s)) if isinstance(e0s, dict) else []
     if missing:
         raise ConfigError(f"final_model.e0s: no E0 for {missing}")
     md = cfg.mlmd
@@ -303,10 +364,18 @@ def load(path: str | Path) -> StudyConfig:
         raise ConfigError(f"study config {p}: {exc}") from None
     wd = Path(cfg.workdir)
     cfg.workdir = str(wd if wd.is_absolute() else (p.resolve().parent / wd))
-    for sect, key in (("active_learning", "foundation_model"), ("final_model", "pt_file")):
-        obj = getattr(cfg, sect)
-        v = getattr(obj, key)
-        if v != "toy":
-            q = Path(v)
-            setattr(obj, key, str(q if q.is_absolute() else (p.resolve().parent / q)))
+    here = p.resolve().parent
+
+    def absolute(v: str) -> str:
+        return str(Path(v) if Path(v).is_absolute() else here / v)
+
+    al = cfg.active_learning
+    if al.foundation_model != "toy":
+        al.foundation_model = absolute(al.foundation_model)
+    if cfg.final_model.pt_file != "toy":
+        cfg.final_model.pt_file = absolute(cfg.final_model.pt_file)
+    if al.initial_dataset:
+        al.initial_dataset = absolute(al.initial_dataset)
+    al.initial_sources = [dict(s, path=absolute(s["path"])) for s in al.initial_sources]
+    cfg.final_model.extra_datasets = [absolute(x) if isinstance(x, str) else x for x in cfg.final_model.extra_datasets]
     return cfg

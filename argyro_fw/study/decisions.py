@@ -1,6 +1,6 @@
 """The study's run-time decisions as pure functions (no database, no FireWorks): surface energies of
 the terminations, the interfaces built for the top surfaces, and the interface energies with the
-strain correction. The fireworks in :mod:`argyro_fw.study.tasks` call these and store the results.
+strain correction. The fireworks in :mod:`argyro_fw.flows.study` call these and store the results.
 Energies in eV, areas in Å², surface and interface energies in eV/nm².
 """
 

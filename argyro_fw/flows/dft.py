@@ -7,19 +7,18 @@ data between the launch directory, the FireWorker env and the database.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
-from pymatgen.core import Structure
 
-from .. import __version__, compat
-from ..db.results import results_db
+from .. import compat, store
+from ..core.serialise import as_structure
 from ..fwutils import env_chk
-from .dataset import evenly_spaced, every_kth, frames_from_result, write_extxyz
-from .inputs import input_checksum, maker, render_inputs, write_inputs
-from .parse import parse_vasp_dir
-from .run import corrections, run_vasp
+from ..dft.dataset import evenly_spaced, every_kth, frames_from_result, write_extxyz
+from ..dft.inputs import input_checksum, maker, render_inputs, write_inputs
+from ..dft.parse import parse_vasp_dir
+from ..dft.run import corrections, run_vasp
+from ..study.outputs import EnergyResult, emit
 
 compat.install()
 
@@ -37,8 +36,7 @@ class WriteVaspInputs(FiretaskBase):
     optional_params = ["options", "potcar"]
 
     def run_task(self, fw_spec):
-        s = self["structure"]  # FireWorks may already have deserialised the dict
-        structure = s if isinstance(s, Structure) else Structure.from_dict(s)
+        structure = as_structure(self["structure"])  # FireWorks may already have deserialised the dict
         inp = maker(self["kind"], **(self.get("options") or {})).inputs(structure)
         write_inputs(inp, Path.cwd(), potcar=self.get("potcar"))
         return FWAction(stored_data={"input_checksum": input_checksum(render_inputs(inp))})
@@ -87,6 +85,7 @@ class ParseVaspToDb(FiretaskBase):
         doc = result.to_doc()
         corr_file = Path(CORRECTIONS_FILE)
         doc.update(
+            engine="vasp",
             kind=self["kind"],
             label=self.get("label"),
             metadata=self.get("metadata") or {},
@@ -94,18 +93,14 @@ class ParseVaspToDb(FiretaskBase):
             dataset_file=str(dataset),
             dataset_frames=len(frames),
             fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec, dict) else None,
-            argyro_version=__version__,
-            completed_at=datetime.now(timezone.utc),
         )
-        db = results_db(fw_spec)
-        db.calculations.replace_one({"directory": doc["directory"], "input_checksum": doc["input_checksum"]}, doc, upsert=True)
-        calc = db.calculations.find_one({"directory": doc["directory"], "input_checksum": doc["input_checksum"]}, {"_id": 1})
-        summary = {"calc_id": str(calc["_id"]), "energy_eV": result.final_energy, "dataset": str(dataset),
-                   "label": self.get("label"), "kind": self["kind"]}
-        return FWAction(stored_data=summary, mod_spec=[{"_push": {"vasp_calcs": summary}}])
+        calc_id = store.put_calculation(store.database(fw_spec), doc)
+        rec = EnergyResult(label=self.get("label"), energy_eV=result.final_energy, engine="vasp", calc_id=str(calc_id),
+                           n_atoms=doc["n_atoms"], kind=self["kind"], dataset=str(dataset))
+        return FWAction(stored_data=rec.to_dict(), **emit(rec))
 
 
-def vasp_firework(structure: Structure, kind: str, name: str | None = None, options: dict | None = None,
+def vasp_firework(structure, kind: str, name: str | None = None, options: dict | None = None,
                   label: str | None = None, config_type: str | None = None, select: dict | None = None,
                   vasp_cmd: str = ">>vasp_cmd<<", potcar: bool | None = None, polling_s: float = 10.0,
                   metadata: dict | None = None, parents=None) -> Firework:

@@ -8,24 +8,23 @@ from pathlib import Path
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 
 from .. import compat
+from ..core.serialise import as_structure
 from ..fwutils import env_chk
+from ..study.outputs import MDTrajectory, RelaxedStructure, emit, read_all
 
 compat.install()
 
 
 def _atoms(obj):
-    from pymatgen.core import Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    if isinstance(obj, dict):
-        obj = Structure.from_dict(obj)
-    return AseAtomsAdaptor.get_atoms(obj)
+    return AseAtomsAdaptor.get_atoms(as_structure(obj))
 
 
 @explicit_serialize
 class RelaxBFGSTask(FiretaskBase):
     """ASE BFGS with a MACE model until max force < fmax (0.04 eV/A, METHOD.md 6); pushes the
-    relaxed structure to children as ``md_structure``."""
+    relaxed structure to its child as a RelaxedStructure record."""
 
     required_params = ["structure", "model"]
     optional_params = ["fmax", "steps"]
@@ -34,8 +33,8 @@ class RelaxBFGSTask(FiretaskBase):
         from ase.optimize import BFGS
         from pymatgen.io.ase import AseAtomsAdaptor
 
-        from .model_check import check_model_covers
-        from .runner import mace_calculator
+        from ..md.model_check import check_model_covers
+        from ..mlip.calculators import mace_calculator
 
         atoms = _atoms(self["structure"])
         model = env_chk(self["model"], fw_spec, "model")
@@ -46,24 +45,26 @@ class RelaxBFGSTask(FiretaskBase):
         s = AseAtomsAdaptor.get_structure(atoms)
         fmax = float((atoms.get_forces() ** 2).sum(axis=1).max() ** 0.5)
         return FWAction(stored_data={"converged": bool(converged), "fmax": fmax, "energy_eV": atoms.get_potential_energy()},
-                        update_spec={"md_structure": s.as_dict()})
+                        **emit(RelaxedStructure(structure=s.as_dict(), fmax_eV_A=fmax)))
 
 
 @explicit_serialize
 class RunLammpsMDTask(FiretaskBase):
     """LAMMPS-MACE MD in ``run_dir`` (absolute, persistent). structure: a Structure dict, or the
-    parent's ``md_structure``. engine: external (CPU) | mliap (GPU). Pushes ``md_trajectory``."""
+    parent's RelaxedStructure. engine: an MD engine of :mod:`argyro_fw.engines` (mliap: GPU, external: CPU).
+    Hands on an MDTrajectory record."""
 
     required_params = ["run_dir", "model", "protocol"]
     optional_params = ["structure", "engine", "mliap_model", "lmp_binary", "max_segments"]
 
     def run_task(self, fw_spec):
-        from .protocol import MDProtocol
-        from .runner import run_md
+        from ..md.protocol import MDProtocol
+        from ..md.runner import run_md
 
-        struct = self.get("structure") or fw_spec.get("md_structure")
+        relaxed = read_all(fw_spec, RelaxedStructure)
+        struct = self.get("structure") or (relaxed[-1].structure if relaxed else None)
         if struct is None:
-            raise ValueError("RunLammpsMDTask: no structure and no md_structure from a parent")
+            raise ValueError("RunLammpsMDTask: no structure and no RelaxedStructure from a parent")
         protocol = MDProtocol(**self["protocol"])
         res = run_md(self["run_dir"], _atoms(struct), protocol, env_chk(self["model"], fw_spec, "model"),
                      engine=self.get("engine", "external"), mliap_model=self.get("mliap_model"),
@@ -71,6 +72,5 @@ class RunLammpsMDTask(FiretaskBase):
         if not res["complete"]:
             # walltime-sized chunk done: run this firework again (same run_dir) to continue
             return FWAction(stored_data=res, detours=[Firework([self], name=f"md-continue", spec=fw_spec)])
-        return FWAction(stored_data=res, update_spec={"md_trajectory": res["trajectory"],
-                                                      "md_frame_ps": protocol.dump_every * protocol.timestep_ps},
-                        mod_spec=[{"_push": {"md_trajectories": res["trajectory"]}}])
+        rec = MDTrajectory(path=res["trajectory"], frame_ps=protocol.dump_every * protocol.timestep_ps)
+        return FWAction(stored_data=res, **emit(rec))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from .db.embedded import EmbeddedServer, port_in_use
-from .launchpad import get_launchpad, init_files
-from .settings import DBSettings
+from ..db.embedded import EmbeddedServer, port_in_use
+from ..launchpad import get_launchpad, init_files
+from ..settings import DBSettings
 
 DEMO_WF_NAME = "argyro-demo"
 
@@ -42,8 +42,8 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 def demo_config(directory: Path, config: str | Path | None = None):
     """The demo study's config (configs/demo.yaml), with its workdir inside the demo folder."""
-    from .errors import ConfigError
-    from .study.config import load
+    from ..errors import ConfigError
+    from ..study.config import load
 
     if config is None and not DEMO_CONFIG.is_file():
         raise ConfigError(f"{DEMO_CONFIG} not found (an installed package has no source tree): pass --config FILE")
@@ -69,7 +69,7 @@ def _take_demo_lock(d: Path) -> None:
     """One demo per folder: DIR/demo.pid holds the running demo's pid (a stale one is taken over)."""
     import os
 
-    from .errors import ArgyroError
+    from ..errors import ArgyroError
 
     lock = d / "demo.pid"
     if lock.exists():
@@ -96,7 +96,7 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
     print(f"[2/4] launchpad files in {d / 'launchpad'}")
     cfg = demo_config(d, config)
     if lp.workflows.count_documents({"name": DEMO_WF_NAME}) == 0:
-        from .study.workflow import initial_workflow
+        from ..flows.study import initial_workflow
 
         lp.reset("", require_password=False)
         wf = initial_workflow(cfg)
@@ -105,7 +105,7 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
         print(f"[3/4] added the demo study ({cfg.name!r}, configs/demo.yaml): {len(wf.fws)} fireworks now; every later "
               "stage is added at run time")
     else:
-        from .recovery import recover
+        from ..recovery import recover
 
         # this process holds the folder's demo lock, so nothing else runs these fireworks: every RUNNING or
         # RESERVED one was left by an interrupted demo and is rerun now
@@ -175,7 +175,7 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
 
 
 def print_summary(lp) -> int:
-    from .report import STATES, results_rows, results_table, stage_progress, study_tables
+    from ..report import STATES, results_rows, results_table, stage_progress, study_tables
 
     prog = stage_progress(lp)
     print(f"  {'stage':18s} " + " ".join(f"{st[:9]:>9s}" for st in STATES[:2] + ("READY", "WAITING", "FIZZLED")))

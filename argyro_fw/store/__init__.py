@@ -1,0 +1,294 @@
+"""The results store: the only module that knows collection names, document shapes, keys and indexes.
+
+Every write to a results collection goes through a function of this module, and every document of
+one collection has one shape (:data:`SCHEMAS`: the required fields; ``key``: the fields an upsert
+is keyed by, the same everywhere). FireTasks get the database with :func:`database` (the FireWorker
+env ``argyro_db`` written by ``argyro init``: host, port, name, username, authsource, never a
+password), the CLI and the Python API with :func:`database` and their resolved settings; both share
+one :class:`pymongo.MongoClient` per process and server (:func:`client`).
+
+Collections (``argyro results`` and :mod:`argyro_fw.report` read them through :func:`read`):
+
+========================  ============================================  ==================================
+collection                one document per                              keyed by
+========================  ============================================  ==================================
+``studies``               study (bulk choice, mu, ranking, models, ...)  name
+``structures``            built structure (bulk, surface, interface)     key (``STUDY/LABEL``)
+``calculations``          energy calculation (VASP or a stand-in)        engine, label, directory, input_checksum
+``labels``                labelled frame (energy, forces, stress)        hash (structure hash)
+``surface_energies``      termination of a study (gamma_surf, rank)      study, key
+``interfaces``            interface of a study (gamma_inter, model)      study, key
+``al_iterations``         active-learning iteration of one loop          al_name, iteration
+``analyses``              analysed MD trajectory (HDF5 summary)          h5_path
+``diffusion``             bulk MD temperature of a study (D, sigma)      study, temperature_K
+========================  ============================================  ==================================
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import pymongo
+
+from .. import __version__
+from ..core.serialise import to_plain
+from ..settings import DBSettings, resolve
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A collection's name, upsert key, required fields and indexes."""
+
+    name: str
+    key: tuple[str, ...]
+    required: tuple[str, ...]
+    unique: bool = True
+
+
+STUDIES = Schema("studies", ("name",), ("name", "updated_at"))
+STRUCTURES = Schema("structures", ("key",), ("key", "study", "kind", "structure", "formula", "n_atoms", "metadata",
+                                               "created_at"))
+CALCULATIONS = Schema("calculations", ("engine", "label", "directory", "input_checksum"),
+                      ("engine", "label", "kind", "final_energy_eV", "n_atoms", "formula", "ionic_steps",
+                       "final_structure", "metadata", "completed_at", "argyro_version"))
+LABELS = Schema("labels", ("hash",), ("hash", "energy", "forces", "stress", "labeller", "n_atoms", "created_at"))
+SURFACE_ENERGIES = Schema("surface_energies", ("study", "key"), ("study", "key", "rank", "gamma_surf_eV_nm2",
+                                                                  "energy_eV", "created_at"))
+INTERFACES = Schema("interfaces", ("study", "key"), ("study", "key"))
+AL_ITERATIONS = Schema("al_iterations", ("al_name", "iteration"), ("al_name", "iteration", "dataset_size", "models",
+                                                                     "uncertainty_eV_A", "convergence"))
+ANALYSES = Schema("analyses", ("h5_path",), ("h5_path", "trajectory", "interface", "temperature_K", "results",
+                                             "argyro_version", "created_at"))
+DIFFUSION = Schema("diffusion", ("study", "temperature_K"), ("study", "temperature_K", "D_cm2_s", "sigma_S_cm", "h5"))
+
+SCHEMAS: dict[str, Schema] = {s.name: s for s in (STUDIES, STRUCTURES, CALCULATIONS, LABELS, SURFACE_ENERGIES,
+                                                    INTERFACES, AL_ITERATIONS, ANALYSES, DIFFUSION)}
+#: the collections that hold one study's records (field ``study``)
+PER_STUDY = (STRUCTURES.name, SURFACE_ENERGIES.name, INTERFACES.name, DIFFUSION.name)
+
+# ----------------------------------------------------------------------------------------- clients
+
+_clients: dict[tuple, pymongo.MongoClient] = {}
+_lock = threading.Lock()
+
+
+def settings_from_spec(fw_spec: dict | None) -> DBSettings:
+    """The results database of a firework: its FireWorker env ``argyro_db``, else :func:`settings.resolve`."""
+    env = (fw_spec or {}).get("_fw_env", {}) or {}
+    d = env.get("argyro_db")
+    if not d:
+        return resolve()
+    return DBSettings(host=d["host"], port=int(d["port"]), name=d["name"], username=d.get("username"),
+                      authsource=d.get("authsource"), password_env=d.get("password_env", "ARGYRO_DB_PASSWORD"),
+                      source="fworker env argyro_db")
+
+
+def client(settings: DBSettings) -> pymongo.MongoClient:
+    """One MongoClient per process and (server, user); a forked child makes its own."""
+    key = (os.getpid(), settings.host, settings.port, settings.username, settings.authsource)
+    with _lock:
+        c = _clients.get(key)
+        if c is None:
+            c = _clients[key] = pymongo.MongoClient(**settings.client_kwargs())
+        return c
+
+
+def close_all() -> None:
+    """Close this process's clients (tests, the CLI at exit)."""
+    with _lock:
+        for k, c in list(_clients.items()):
+            if k[0] == os.getpid():
+                c.close()
+            _clients.pop(k)
+
+
+_indexed: set[tuple] = set()
+
+
+def database(fw_spec: dict | None = None, settings: DBSettings | None = None):
+    """The results database (a pymongo Database) for a firework's spec or for explicit settings; the
+    collections' key indexes are made on first use in each process."""
+    s = settings or settings_from_spec(fw_spec)
+    db = client(s)[s.name]
+    key = (os.getpid(), s.host, s.port, s.name)
+    if key not in _indexed:
+        ensure_indexes(db)
+        _indexed.add(key)
+    return db
+
+
+# ------------------------------------------------------------------------------------------ writes
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _checked(schema: Schema, doc: dict) -> dict:
+    missing = [f for f in schema.required if f not in doc]
+    if missing:
+        raise ValueError(f"store: a {schema.name} document needs {missing}")
+    return doc
+
+
+def _upsert(db, schema: Schema, doc: dict) -> Any:
+    """Replace the document with the same key (or insert it); returns its _id."""
+    doc = _checked(schema, doc)
+    flt = {k: doc.get(k) for k in schema.key}
+    db[schema.name].replace_one(flt, doc, upsert=True)
+    return db[schema.name].find_one(flt, {"_id": 1})["_id"]
+
+
+def ensure_indexes(db) -> None:
+    """Unique indexes on every collection's key (idempotent)."""
+    for s in SCHEMAS.values():
+        db[s.name].create_index([(k, 1) for k in s.key], unique=s.unique)
+
+
+def put_structures(db, study: str, kind: str, items: Iterable[tuple[str, Any, dict]]) -> list[str]:
+    """One ``structures`` document per (label, pymatgen Structure, metadata), keyed ``STUDY/LABEL``."""
+    now = _now()
+    docs = [_checked(STRUCTURES, {"key": f"{study}/{label}", "study": study, "kind": kind, "structure": s.as_dict(),
+                                  "formula": s.composition.formula, "n_atoms": len(s), "metadata": to_plain(meta),
+                                  "created_at": now})
+            for label, s, meta in items]
+    for d in docs:
+        db[STRUCTURES.name].replace_one({"key": d["key"]}, d, upsert=True)
+    return [d["key"] for d in docs]
+
+
+def get_structure(db, study: str, label: str):
+    """The stored pymatgen Structure ``STUDY/LABEL``; a named error if it is not there."""
+    from ..core.serialise import as_structure
+
+    doc = db[STRUCTURES.name].find_one({"key": f"{study}/{label}"}, {"structure": 1})
+    if doc is None:
+        raise LookupError(f"store: no structure {study}/{label} in {STRUCTURES.name}")
+    return as_structure(doc["structure"])
+
+
+def put_calculation(db, doc: dict) -> Any:
+    """One ``calculations`` document (keyed by engine, label, directory, input checksum); returns its _id.
+
+    ``doc`` holds the engine's result (``final_energy_eV``, ``ionic_steps`` of energy_eV, forces_eV_A,
+    stress_eV_A3, ``final_structure``, ...); missing bookkeeping fields are filled in here."""
+    d = to_plain(dict(doc))
+    d.setdefault("label", None)
+    d.setdefault("directory", None)
+    d.setdefault("input_checksum", None)
+    d.setdefault("metadata", {})
+    d.setdefault("argyro_version", __version__)
+    d["completed_at"] = doc.get("completed_at") or _now()
+    return _upsert(db, CALCULATIONS, d)
+
+
+def find_calculation(db, calc_id: str | None = None, label: str | None = None, engine: str | None = None,
+                     projection: dict | None = None) -> dict | None:
+    """A calculation by its _id, or the newest one with ``label`` (and ``engine`` if given)."""
+    if calc_id:
+        from bson import ObjectId
+
+        return db[CALCULATIONS.name].find_one({"_id": ObjectId(calc_id)}, projection)
+    flt = {"label": label} | ({"engine": engine} if engine else {})
+    return db[CALCULATIONS.name].find_one(flt, projection, sort=[("completed_at", -1)])
+
+
+def get_label(db, h: str) -> dict | None:
+    return db[LABELS.name].find_one({"hash": h})
+
+
+def labelled_hashes(db, hashes: Iterable[str] | None = None) -> set[str]:
+    """The hashes (of ``hashes``, or all) that have a label."""
+    flt = {} if hashes is None else {"hash": {"$in": list(hashes)}}
+    return {d["hash"] for d in db[LABELS.name].find(flt, {"hash": 1})}
+
+
+def put_label(db, h: str, energy: float, forces, stress, labeller: str, n_atoms: int, **extra) -> dict:
+    """Store a frame's label once (the first one wins: a label is never recomputed or replaced)."""
+    doc = _checked(LABELS, to_plain({"hash": h, "energy": float(energy), "forces": forces, "stress": stress,
+                                     "labeller": labeller, "n_atoms": int(n_atoms), **extra}) | {"created_at": _now()})
+    db[LABELS.name].update_one({"hash": h}, {"$setOnInsert": doc}, upsert=True)
+    return doc
+
+
+class LabelCache:
+    """The ``labels`` collection as the label cache of :func:`argyro_fw.mlip.labels.label_frames`."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def get(self, h: str) -> dict | None:
+        return get_label(self.db, h)
+
+    def put(self, h: str, energy: float, forces, stress, labeller: str, n_atoms: int) -> dict:
+        return put_label(self.db, h, energy, forces, stress, labeller, n_atoms)
+
+
+def update_study(db, study: str, fields: dict) -> None:
+    """Set ``fields`` (dotted paths allowed) on the study's document."""
+    db[STUDIES.name].update_one({"name": study}, {"$set": to_plain(fields) | {"name": study, "updated_at": _now()}},
+                                upsert=True)
+
+
+def put_surface_energies(db, study: str, rows: list[dict]) -> None:
+    """The study's ranked terminations (``rows`` in rank order); replaces the study's earlier ranking."""
+    now = _now()
+    docs = [_checked(SURFACE_ENERGIES, to_plain(dict(r, study=study, rank=i)) | {"created_at": now})
+            for i, r in enumerate(rows)]
+    db[SURFACE_ENERGIES.name].delete_many({"study": study})
+    if docs:
+        db[SURFACE_ENERGIES.name].insert_many(docs)
+
+
+def put_interface(db, study: str, key: str, doc: dict) -> Any:
+    return _upsert(db, INTERFACES, to_plain(dict(doc, study=study, key=key)))
+
+
+def update_interface(db, study: str, key: str, fields: dict) -> None:
+    db[INTERFACES.name].update_one({"study": study, "key": key}, {"$set": to_plain(fields)})
+
+
+def put_al_iteration(db, record: dict) -> Any:
+    return _upsert(db, AL_ITERATIONS, to_plain(record))
+
+
+def put_analysis(db, summary: dict, h5_path, trajectory, interface: str | None = None,
+                 temperature_K: float | None = None, extra: dict | None = None) -> Any:
+    """The summary of one analysed trajectory, keyed by its HDF5 path (absolute); returns its _id."""
+    from pathlib import Path
+
+    doc = {"h5_path": str(Path(h5_path).resolve()), "trajectory": str(Path(trajectory).resolve()),
+           "interface": interface, "temperature_K": temperature_K, "results": to_plain(summary),
+           "argyro_version": __version__, **to_plain(extra or {})}
+    doc["created_at"] = _now()
+    return _upsert(db, ANALYSES, doc)
+
+
+def put_diffusion(db, doc: dict) -> Any:
+    return _upsert(db, DIFFUSION, to_plain(doc))
+
+
+# ------------------------------------------------------------------------------------------- reads
+
+def read(db, collection: str, query: dict | None = None, sort: list | str | None = None,
+         projection: dict | None = None) -> list[dict]:
+    """Documents of one of :data:`SCHEMAS`' collections (a named error for any other name)."""
+    if collection not in SCHEMAS:
+        raise ValueError(f"store: unknown collection {collection!r} (known: {', '.join(SCHEMAS)})")
+    cur = db[collection].find(query or {}, projection)
+    if sort:
+        cur = cur.sort(sort if isinstance(sort, list) else [(sort, 1)])
+    return list(cur)
+
+
+def find_one(db, collection: str, query: dict, projection: dict | None = None) -> dict | None:
+    if collection not in SCHEMAS:
+        raise ValueError(f"store: unknown collection {collection!r} (known: {', '.join(SCHEMAS)})")
+    return db[collection].find_one(query, projection)
+
+
+def count(db, collection: str, query: dict | None = None) -> int:
+    return db[collection].count_documents(query or {})
