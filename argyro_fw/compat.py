@@ -20,12 +20,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import fireworks.core.rocket as rocket
+from fireworks.core.launchpad import LaunchPad
+from monty.io import zopen
+
+from .fw_counters import patch_launchpad
+
 _installed = False
 
 
 def _zopen_default_text(filename, mode: str = "rt", **kwargs):
-    from monty.io import zopen
-
     if "b" not in mode and "t" not in mode:
         mode = mode + "t"
     return zopen(filename, mode, **kwargs)
@@ -47,13 +51,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    import fireworks.core.rocket as rocket
-    from fireworks.core.launchpad import LaunchPad
-
     rocket.zopen = _zopen_default_text
-
-    from .fw_counters import patch_launchpad
-
     patch_launchpad(LaunchPad)
 
     original = LaunchPad.from_dict.__func__

@@ -43,7 +43,7 @@ class CounterCollection:
         return getattr(self._collection, name)
 
     def find_one_and_update(self, filter, update, *args, **kwargs):  # noqa: A002 (pymongo's name)
-        from pymongo import ReturnDocument
+        from pymongo import ReturnDocument  # loaded at every interpreter start (.pth hook): stays light
 
         plain_inc = (
             not args
@@ -122,7 +122,7 @@ def register() -> None:
 
 def install_pth(site_dir: str | Path | None = None) -> Path:
     """Write the .pth file into ``site_dir`` (default: this environment's purelib). Idempotent."""
-    import sysconfig
+    import sysconfig  # this module loads at every interpreter start (.pth hook): stays light
 
     site = Path(site_dir or sysconfig.get_paths()["purelib"])
     pth = site / PTH_NAME

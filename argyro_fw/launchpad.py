@@ -5,17 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pymongo.errors
 import yaml
+from fireworks import LaunchPad
 
 from . import compat
+from .core.serialise import write_atomic
 from .errors import ConfigError, DatabaseError
+from .queue.adapter import ArgyroQueueAdapter
 from .settings import DBSettings
-from .templating import render, write_atomic
+from .templating import render
 
 SITES = ("local", "slurm", "pbs")
 # where `argyro init` writes its files, and the launchpad file every `-l/--launchpad` option defaults to
 DEFAULT_LAUNCHPAD_DIR = "launchpad"
-DEFAULT_LAUNCHPAD = f"{DEFAULT_LAUNCHPAD_DIR}/my_launchpad.yaml"
+LAUNCHPAD_FILE, FWORKER_FILE, QADAPTER_FILE = "my_launchpad.yaml", "my_fworker.yaml", "my_qadapter.yaml"
+DEFAULT_LAUNCHPAD = f"{DEFAULT_LAUNCHPAD_DIR}/{LAUNCHPAD_FILE}"
 
 
 def init_files(
@@ -46,22 +51,20 @@ def init_files(
         logdir=logdir,
         worker_name=worker_name or f"argyro-{site}",
         site=site,
-        launchpad_file=str(d / "my_launchpad.yaml"),
-        fworker_file=str(d / "my_fworker.yaml"),
+        launchpad_file=str(d / LAUNCHPAD_FILE),
+        fworker_file=str(d / FWORKER_FILE),
         profile=profile or {},
         argyro_cmd=argyro_cmd,
     )
     texts = {
-        "my_launchpad.yaml": render("launchpad/my_launchpad.yaml.j2", **ctx),
-        "my_fworker.yaml": render("launchpad/my_fworker.yaml.j2", **ctx),
-        "my_qadapter.yaml": render(f"launchpad/my_qadapter.{site}.yaml.j2", **ctx),
+        LAUNCHPAD_FILE: render("launchpad/my_launchpad.yaml.j2", **ctx),
+        FWORKER_FILE: render("launchpad/my_fworker.yaml.j2", **ctx),
+        QADAPTER_FILE: render(f"launchpad/my_qadapter.{site}.yaml.j2", **ctx),
     }
     for name, text in texts.items():  # all rendered and checked before any is written
         yaml.safe_load(text)
     if site != "local":
-        from .queue.adapter import ArgyroQueueAdapter
-
-        qa = yaml.safe_load(texts["my_qadapter.yaml"])
+        qa = yaml.safe_load(texts[QADAPTER_FILE])
         ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(d))
     return [write_atomic(d / name, text) for name, text in texts.items()]
 
@@ -69,7 +72,6 @@ def init_files(
 def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBSettings | None = None):
     """A FireWorks LaunchPad from a launchpad file or from settings; checks the server answers."""
     compat.install()
-    from fireworks import LaunchPad
 
     if launchpad_file is not None:
         p = Path(launchpad_file)
@@ -99,8 +101,6 @@ def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBS
 
 def check_connection(db, where: str) -> None:
     """Raise a one-line DatabaseError unless ``db`` answers and accepts our credentials."""
-    import pymongo.errors
-
     try:
         db.list_collection_names()
     except pymongo.errors.OperationFailure as exc:

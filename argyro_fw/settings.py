@@ -18,6 +18,7 @@ from urllib.parse import quote_plus, unquote, urlsplit, urlunsplit
 
 import yaml
 
+from .db.embedded import EmbeddedServer
 from .errors import ConfigError
 
 DEFAULT_DB_NAME = "argyro"
@@ -29,7 +30,6 @@ _DB_KEYS = {"uri", "name", "username", "authsource", "password_env", "password_f
 @dataclass
 class DBSettings:
     """Connection settings without the password (safe to print and to render)."""
-
     host: str = "127.0.0.1"
     port: int = 27017
     name: str = DEFAULT_DB_NAME
@@ -151,8 +151,6 @@ def resolve(uri: str | None = None, config: str | os.PathLike | None = None) -> 
     elif db.get("uri"):
         s = parse_uri(str(db["uri"]), "config db.uri")
     else:
-        from .db.embedded import EmbeddedServer
-
         server = EmbeddedServer()
         s = DBSettings(host=server.host, port=server.recorded_port(), source=f"embedded ({server.path})")
     if db.get("name"):

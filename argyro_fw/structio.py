@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ase.io
 from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from .errors import ArgyroError
 
@@ -19,9 +21,6 @@ def read_structure(path: str | Path) -> Structure:
     except Exception:
         pass
     try:
-        import ase.io
-        from pymatgen.io.ase import AseAtomsAdaptor
-
         atoms = ase.io.read(str(p))
     except Exception as exc:
         raise ArgyroError(f"structure file {p}: not a structure pymatgen or ASE can read ({type(exc).__name__})") from None

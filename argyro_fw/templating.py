@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shlex
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -55,13 +54,3 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def write_atomic(path: Path, text: str, mode: int | None = None) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    if mode is not None:
-        tmp.chmod(mode)
-    tmp.replace(path)
-    return path

@@ -9,7 +9,8 @@ import numpy as np
 from ase import Atoms
 
 from .. import __version__
-from .diffusion import DiffusionResult, arrhenius_fit, kinisi_diffusion
+from ..core.serialise import atomic_path
+from .diffusion import DiffusionResult, arrhenius_fit
 from .pipeline import file_checksum
 from .trajectory import TrajectoryError, read_chunks
 
@@ -27,28 +28,22 @@ def load_frames(path: str | Path, fmt: str | None = None, stride: int = 1, type_
 def diffusion_to_h5(res: DiffusionResult, out: str | Path, source: str | Path | None = None) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with h5py.File(tmp, "w") as h:
-            h.attrs.update(code_version=__version__, temperature_K=res.temperature_K)
-            if source is not None:
-                h.attrs.update(source=str(Path(source).resolve()), source_sha256=file_checksum(source))
-            g = h.create_group(f"diffusion/{res.specie}")
-            for name, val, unit in (("D_cm2_s", res.D_cm2_s, "cm^2/s"), ("D_std_cm2_s", res.D_std_cm2_s, "cm^2/s"),
-                                    ("sigma_S_cm", res.sigma_S_cm, "S/cm"), ("sigma_std_S_cm", res.sigma_std_S_cm, "S/cm"),
-                                    ("sigma_mstd_S_cm", res.sigma_mstd_S_cm, "S/cm"),
-                                    ("sigma_mstd_std_S_cm", res.sigma_mstd_std_S_cm, "S/cm")):
-                g.create_dataset(name, data=val).attrs["units"] = unit
-            g.create_dataset("msd_A2", data=res.msd_A2).attrs["units"] = "Angstrom^2"
-            g.create_dataset("msd_std_A2", data=res.msd_std_A2).attrs["units"] = "Angstrom^2"
-            g.create_dataset("dt_ps", data=res.dt_ps).attrs["units"] = "ps"
-            g.attrs.update(temperature_K=res.temperature_K, n_atoms=res.n_atoms, volume_A3=res.volume_A3,
-                           start_dt_ps=res.start_dt_ps,
-                           sigma_definition="sigma_S_cm: Nernst-Einstein from D; sigma_mstd_S_cm: kinisi, mean squared total displacement")
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h:
+        h.attrs.update(code_version=__version__, temperature_K=res.temperature_K)
+        if source is not None:
+            h.attrs.update(source=str(Path(source).resolve()), source_sha256=file_checksum(source))
+        g = h.create_group(f"diffusion/{res.specie}")
+        for name, val, unit in (("D_cm2_s", res.D_cm2_s, "cm^2/s"), ("D_std_cm2_s", res.D_std_cm2_s, "cm^2/s"),
+                                ("sigma_S_cm", res.sigma_S_cm, "S/cm"), ("sigma_std_S_cm", res.sigma_std_S_cm, "S/cm"),
+                                ("sigma_mstd_S_cm", res.sigma_mstd_S_cm, "S/cm"),
+                                ("sigma_mstd_std_S_cm", res.sigma_mstd_std_S_cm, "S/cm")):
+            g.create_dataset(name, data=val).attrs["units"] = unit
+        g.create_dataset("msd_A2", data=res.msd_A2).attrs["units"] = "Angstrom^2"
+        g.create_dataset("msd_std_A2", data=res.msd_std_A2).attrs["units"] = "Angstrom^2"
+        g.create_dataset("dt_ps", data=res.dt_ps).attrs["units"] = "ps"
+        g.attrs.update(temperature_K=res.temperature_K, n_atoms=res.n_atoms, volume_A3=res.volume_A3,
+                       start_dt_ps=res.start_dt_ps,
+                       sigma_definition="sigma_S_cm: Nernst-Einstein from D; sigma_mstd_S_cm: kinisi, mean squared total displacement")
     return out
 
 
@@ -79,23 +74,17 @@ def arrhenius_to_h5(inputs: list[str | Path], out: str | Path, specie: str = "Li
         fits["sigma_mstd"] = arrhenius_fit(T, mstd, [r["sigma_mstd_std_S_cm"] for r in rows], times_T=True,
                                            T_extrapolate=T_extrapolate)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
     summary = {}
-    try:
-        with h5py.File(tmp, "w") as h:
-            h.attrs.update(code_version=__version__, sources=[str(Path(p).resolve()) for p in inputs], specie=specie)
-            h.create_dataset("temperature_K", data=T).attrs["units"] = "K"
-            for key, col in (("D_cm2_s", "D_cm2_s"), ("sigma_S_cm", "sigma_S_cm"), ("sigma_mstd_S_cm", "sigma_mstd_S_cm")):
-                h.create_dataset(key, data=[r[col] for r in rows])
-            for name, f in fits.items():
-                g = h.create_group(f"arrhenius/{name}")
-                g.attrs.update(Ea_eV=f.Ea_eV, Ea_std_eV=f.Ea_std_eV, prefactor=f.prefactor,
-                               value_at_T=f.value_300K, value_at_T_std=f.value_300K_std, T_extrapolated_K=T_extrapolate,
-                               units="cm^2/s" if name == "D" else "S/cm")
-                summary[name] = {"Ea_eV": f.Ea_eV, "Ea_std_eV": f.Ea_std_eV, f"at_{T_extrapolate:g}K": f.value_300K,
-                                 f"at_{T_extrapolate:g}K_std": f.value_300K_std}
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h:
+        h.attrs.update(code_version=__version__, sources=[str(Path(p).resolve()) for p in inputs], specie=specie)
+        h.create_dataset("temperature_K", data=T).attrs["units"] = "K"
+        for key, col in (("D_cm2_s", "D_cm2_s"), ("sigma_S_cm", "sigma_S_cm"), ("sigma_mstd_S_cm", "sigma_mstd_S_cm")):
+            h.create_dataset(key, data=[r[col] for r in rows])
+        for name, f in fits.items():
+            g = h.create_group(f"arrhenius/{name}")
+            g.attrs.update(Ea_eV=f.Ea_eV, Ea_std_eV=f.Ea_std_eV, prefactor=f.prefactor,
+                           value_at_T=f.value_300K, value_at_T_std=f.value_300K_std, T_extrapolated_K=T_extrapolate,
+                           units="cm^2/s" if name == "D" else "S/cm")
+            summary[name] = {"Ea_eV": f.Ea_eV, "Ea_std_eV": f.Ea_std_eV, f"at_{T_extrapolate:g}K": f.value_300K,
+                             f"at_{T_extrapolate:g}K_std": f.value_300K_std}
     return summary

@@ -16,12 +16,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..core.serialise import atomic_path
 from .events import event_times
 from .flux import FluxCounter, flux_per_nm2_ns
 from .metrics import ANIONS, CN_PAIRS, crystallinity_percent, intact_ps4, mean_cn, sei_lithium
 from .neighbours import COORD_CUTOFF, RDF_CUTOFF, NeighbourCounter, rdf_from_histogram
 from .sei import find_regions, sei_zone_masks
-from .trajectory import TrajectoryError, read_chunks
+from .trajectory import read_chunks
 
 RDF_PAIRS = (("S", "P"), ("S", "Li"), ("P", "Li"), ("Cl", "Li"), ("Li", "Li"), ("S", "S"))
 
@@ -167,67 +168,61 @@ def analyze_trajectory(path: str | Path, out_h5: str | Path, opts: AnalysisOptio
 def write_h5(out_h5: str | Path, acc: FrameAccumulator, time_ps: np.ndarray, source: Path, opts: AnalysisOptions) -> dict:
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_h5.with_name(f".{out_h5.name}.tmp")
     s = acc.series
     ps4 = np.asarray(s["ps4"], float)
     cryst = np.asarray(s["cryst"], float)
     ev = event_times(time_ps, ps4, cryst)
     summary: dict = {}
-    try:
-        with h5py.File(tmp, "w") as h:
-            h.attrs.update(coord_cutoff_A=COORD_CUTOFF, rdf_cutoff_A=RDF_CUTOFF, source=str(source.resolve()),
-                           source_sha256=file_checksum(source), code_version=__version__, n_frames=acc.n_frames,
-                           n_atoms=len(acc.symbols), timestep_ps=opts.timestep_ps, stride=opts.stride,
-                           species=",".join(acc.nc.species))
-            d = h.create_dataset("time_ps", data=time_ps)
-            d.attrs["units"] = "ps"
-            for a, b in CN_PAIRS:
-                d = h.create_dataset(f"coordination/{a}-{b}", data=np.asarray(s[f"cn_{a}-{b}"], float))
-                d.attrs.update(units="neighbours", cutoff_A=COORD_CUTOFF, definition=f"mean number of {b} within 3 A of each {a}")
-            d = h.create_dataset("ps4_intact_fraction", data=ps4)
-            d.attrs.update(units="fraction", definition="P with exactly 4 S within 3 A / all P")
-            d = h.create_dataset("crystallinity_percent", data=cryst)
-            d.attrs.update(units="%", definition="S with exactly 8 Li within 3 A / all S; NaN without S")
-            d = h.create_dataset("sei/thickness_A", data=np.asarray(s["sei_thickness"], float).reshape(-1, 2))
-            d.attrs.update(units="Angstrom", columns="interface above the argyrodite (+c), interface below")
-            d = h.create_dataset("sei/composition", data=np.asarray(s["sei_comp"], float).reshape(-1, 3))
-            d.attrs.update(units="fraction", columns="S,P,Cl", definition="Li2 S(1-x-y) P(x) Cl(y) anion fractions")
-            d = h.create_dataset("sei/li_per_anion", data=np.asarray(s["li_per_anion"], float))
-            d.attrs["units"] = "Li per anion"
-            rdfs = acc.rdfs()
-            h.create_dataset("rdf/r_A", data=0.5 * (acc.nc.rdf_edges[1:] + acc.nc.rdf_edges[:-1])).attrs["units"] = "Angstrom"
-            for name, g in rdfs.items():
-                h.create_dataset(f"rdf/{name}", data=g).attrs["units"] = "g(r), dimensionless"
-            fluxes = {}
-            for fc in acc.flux:
-                area = float(np.mean(fc.areas_nm2))
-                lr = flux_per_nm2_ns(fc.cumulative_lr, time_ps, area)
-                rl = flux_per_nm2_ns(fc.cumulative_rl, time_ps, area)
-                g = h.create_group(f"flux/{fc.name}")
-                g.create_dataset("cumulative_lr", data=np.asarray(fc.cumulative_lr))
-                g.create_dataset("cumulative_rl", data=np.asarray(fc.cumulative_rl))
-                g.attrs.update(position_frac=fc.position_frac, thickness_A=fc.thickness_A, area_nm2=area,
-                               flux_lr=lr, flux_rl=rl, units="atoms/nm2/ns", direction="lr = along +c")
-                fluxes[fc.name] = (lr, rl)
-            g = h.create_group("events")
-            g.attrs.update({k: float(v) for k, v in ev.items()})
-            summary = {
-                "n_frames": acc.n_frames,
-                "duration_ps": float(time_ps[-1] - time_ps[0]) if len(time_ps) > 1 else 0.0,
-                "final": {
-                    "cn": {f"{a}-{b}": _tail_mean(np.asarray(s[f"cn_{a}-{b}"], float)) for a, b in CN_PAIRS},
-                    "ps4_intact_fraction": _tail_mean(ps4),
-                    "crystallinity_percent": _tail_mean(cryst),
-                    "sei_thickness_A": [_tail_mean(np.asarray(s["sei_thickness"], float).reshape(-1, 2)[:, k]) for k in (0, 1)],
-                    "sei_composition": [_tail_mean(np.asarray(s["sei_comp"], float).reshape(-1, 3)[:, k]) for k in range(3)],
-                },
-                "flux": {k: {"lr": v[0], "rl": v[1]} for k, v in fluxes.items()},
-                "events": {k: float(v) for k, v in ev.items() if k.endswith("_ns")},
-            }
-        tmp.replace(out_h5)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h:
+        h.attrs.update(coord_cutoff_A=COORD_CUTOFF, rdf_cutoff_A=RDF_CUTOFF, source=str(source.resolve()),
+                       source_sha256=file_checksum(source), code_version=__version__, n_frames=acc.n_frames,
+                       n_atoms=len(acc.symbols), timestep_ps=opts.timestep_ps, stride=opts.stride,
+                       species=",".join(acc.nc.species))
+        d = h.create_dataset("time_ps", data=time_ps)
+        d.attrs["units"] = "ps"
+        for a, b in CN_PAIRS:
+            d = h.create_dataset(f"coordination/{a}-{b}", data=np.asarray(s[f"cn_{a}-{b}"], float))
+            d.attrs.update(units="neighbours", cutoff_A=COORD_CUTOFF, definition=f"mean number of {b} within 3 A of each {a}")
+        d = h.create_dataset("ps4_intact_fraction", data=ps4)
+        d.attrs.update(units="fraction", definition="P with exactly 4 S within 3 A / all P")
+        d = h.create_dataset("crystallinity_percent", data=cryst)
+        d.attrs.update(units="%", definition="S with exactly 8 Li within 3 A / all S; NaN without S")
+        d = h.create_dataset("sei/thickness_A", data=np.asarray(s["sei_thickness"], float).reshape(-1, 2))
+        d.attrs.update(units="Angstrom", columns="interface above the argyrodite (+c), interface below")
+        d = h.create_dataset("sei/composition", data=np.asarray(s["sei_comp"], float).reshape(-1, 3))
+        d.attrs.update(units="fraction", columns="S,P,Cl", definition="Li2 S(1-x-y) P(x) Cl(y) anion fractions")
+        d = h.create_dataset("sei/li_per_anion", data=np.asarray(s["li_per_anion"], float))
+        d.attrs["units"] = "Li per anion"
+        rdfs = acc.rdfs()
+        h.create_dataset("rdf/r_A", data=0.5 * (acc.nc.rdf_edges[1:] + acc.nc.rdf_edges[:-1])).attrs["units"] = "Angstrom"
+        for name, g in rdfs.items():
+            h.create_dataset(f"rdf/{name}", data=g).attrs["units"] = "g(r), dimensionless"
+        fluxes = {}
+        for fc in acc.flux:
+            area = float(np.mean(fc.areas_nm2))
+            lr = flux_per_nm2_ns(fc.cumulative_lr, time_ps, area)
+            rl = flux_per_nm2_ns(fc.cumulative_rl, time_ps, area)
+            g = h.create_group(f"flux/{fc.name}")
+            g.create_dataset("cumulative_lr", data=np.asarray(fc.cumulative_lr))
+            g.create_dataset("cumulative_rl", data=np.asarray(fc.cumulative_rl))
+            g.attrs.update(position_frac=fc.position_frac, thickness_A=fc.thickness_A, area_nm2=area,
+                           flux_lr=lr, flux_rl=rl, units="atoms/nm2/ns", direction="lr = along +c")
+            fluxes[fc.name] = (lr, rl)
+        g = h.create_group("events")
+        g.attrs.update({k: float(v) for k, v in ev.items()})
+        summary = {
+            "n_frames": acc.n_frames,
+            "duration_ps": float(time_ps[-1] - time_ps[0]) if len(time_ps) > 1 else 0.0,
+            "final": {
+                "cn": {f"{a}-{b}": _tail_mean(np.asarray(s[f"cn_{a}-{b}"], float)) for a, b in CN_PAIRS},
+                "ps4_intact_fraction": _tail_mean(ps4),
+                "crystallinity_percent": _tail_mean(cryst),
+                "sei_thickness_A": [_tail_mean(np.asarray(s["sei_thickness"], float).reshape(-1, 2)[:, k]) for k in (0, 1)],
+                "sei_composition": [_tail_mean(np.asarray(s["sei_comp"], float).reshape(-1, 3)[:, k]) for k in range(3)],
+            },
+            "flux": {k: {"lr": v[0], "rl": v[1]} for k, v in fluxes.items()},
+            "events": {k: float(v) for k, v in ev.items() if k.endswith("_ns")},
+        }
     return summary
 
 

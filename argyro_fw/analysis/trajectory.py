@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.io
 import numpy as np
+from ase.data import chemical_symbols
 
 from ..errors import ArgyroError
 
@@ -123,7 +125,6 @@ def _xdatcar(path: Path, chunk_size: int, stride: int):
         raise TrajectoryError(f"{path}: not an XDATCAR header ({exc})") from None
     symbols = [s for s, c in zip(names, counts) for _ in range(c)]
     n = len(symbols)
-    from ase.data import chemical_symbols
 
     bad = [s for s in names if s not in chemical_symbols]
     if bad:
@@ -246,8 +247,6 @@ def _lammps_dump(path: Path, chunk_size: int, stride: int, type_map: list[str] |
 
 # --- ASE formats ------------------------------------------------------------------------------
 def _ase(path: Path, fmt: str, chunk_size: int, stride: int):
-    import ase.io
-
     ase_fmt = "extxyz" if fmt == "extxyz" else "traj"
     try:
         it = ase.io.iread(str(path), index=f"::{stride}", format=ase_fmt)

@@ -7,13 +7,13 @@ import sys
 
 from .. import __version__
 from ..errors import ArgyroError
-from . import db as db_cmds
-from . import fw as fw_cmds
 from . import analysis as analysis_cmds
 from . import build as build_cmds
+from . import db as db_cmds
+from . import fw as fw_cmds
 from . import md as md_cmds
-from . import vasp as vasp_cmds
 from . import study as study_cmds
+from . import vasp as vasp_cmds
 
 GROUPS = [db_cmds, fw_cmds, study_cmds, build_cmds, vasp_cmds, md_cmds, analysis_cmds]
 RENDERERS = [vasp_cmds, md_cmds]

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..core.chemistry import A_EXP, LI_A_PBE
+from ..core.serialise import write_atomic
 from ..errors import ArgyroError
-from ..templating import write_atomic
 
 
 def register(sub) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 
 from .. import compat
-from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, SITES, get_launchpad, init_files
+from ..launchpad import (
+    DEFAULT_LAUNCHPAD,
+    DEFAULT_LAUNCHPAD_DIR,
+    FWORKER_FILE,
+    LAUNCHPAD_FILE,
+    QADAPTER_FILE,
+    SITES,
+    get_launchpad,
+    init_files,
+)
 from ..settings import resolve
 
 PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
@@ -14,7 +23,7 @@ PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
 def register(sub) -> None:
     p = sub.add_parser(
         "init",
-        help="write my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml for the database in use",
+        help=f"write {LAUNCHPAD_FILE}, {FWORKER_FILE} and {QADAPTER_FILE} for the database in use",
         description=(
             "Render FireWorks' launchpad, worker and queue-adapter files from Jinja templates, pointing at "
             "the embedded database or at --uri/$ARGYRO_DB_URI. No password is written."

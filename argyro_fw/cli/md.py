@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from ..core.chemistry import ELEMENTS
+from ..core.serialise import write_atomic
 from ..errors import ArgyroError
-from ..templating import render, write_atomic
+from ..templating import render
 
 
 def _protocol_args(p) -> None:

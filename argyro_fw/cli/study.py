@@ -34,8 +34,8 @@ def cmd_study(args) -> int:
     if args.check:
         print(json.dumps(cfg.to_dict(), indent=1))
         return 0
+    from ..core.serialise import write_atomic
     from ..flows.study import initial_workflow
-    from ..templating import write_atomic
 
     wf = initial_workflow(cfg)
     if args.output:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.serialise import to_plain, write_atomic
 from ..errors import ArgyroError
-from ..templating import render, write_atomic
+from ..templating import render
 
 
 def register_render(rsub) -> None:
@@ -101,7 +102,7 @@ def cmd_run(args) -> int:
 
     log = run_vasp(args.directory, args.kind, args.vasp_cmd, max_errors=args.max_errors)
     corr = corrections(log)
-    write_atomic(Path(args.directory) / "argyro_corrections.json", json.dumps(corr, default=str))
+    write_atomic(Path(args.directory) / "argyro_corrections.json", json.dumps(to_plain(corr)))
     print(f"VASP finished in {args.directory}; custodian corrections: {len(corr)}")
     return 0
 

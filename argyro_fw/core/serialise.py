@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
+
+from pymatgen.core import Structure
 
 
 def to_plain(x: Any) -> Any:
@@ -20,7 +23,6 @@ def to_plain(x: Any) -> Any:
 
     numpy arrays and scalars become lists/numbers; datetimes are kept (BSON has them); objects with
     ``as_dict`` (pymatgen) are expanded; anything else becomes its ``str``."""
-    from datetime import datetime
 
     if isinstance(x, dict):
         return {str(k): to_plain(v) for k, v in x.items()}
@@ -43,9 +45,16 @@ def to_plain(x: Any) -> Any:
 
 def as_structure(x):
     """A pymatgen Structure from a Structure or its ``as_dict()``."""
-    from pymatgen.core import Structure
-
     return x if isinstance(x, Structure) else Structure.from_dict(x)
+
+
+def write_atomic(path: str | Path, text: str, mode: int | None = None) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+        if mode is not None:
+            tmp.chmod(mode)
+    return Path(path)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ SecantusDB is GPL-2.0: argyro never imports it, it starts ``secantusd-py`` as a 
 and talks to it over the MongoDB wire protocol with pymongo (as one uses any database server).
 
 Layout of a server directory (default ``$ARGYRO_HOME/db``)::
-
     data/            WiredTiger files (survive restarts)
     secantusd.pid    pid of the running server
     server.json      host, port and pid of the last start
@@ -27,6 +26,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pymongo
 
 from ..errors import DatabaseError
 from ..paths import argyro_home
@@ -93,7 +94,6 @@ class ServerStatus:
 
 class EmbeddedServer:
     """Start, stop and query one embedded server directory."""
-
     def __init__(self, path: str | os.PathLike | None = None, host: str = "127.0.0.1"):
         self.path = Path(path).expanduser().resolve() if path else argyro_home() / "db"
         self.host = host
@@ -146,8 +146,6 @@ class EmbeddedServer:
         return ServerStatus(running=pid is not None, pid=pid, host=host, port=port, path=self.path)
 
     def ping(self, port: int | None = None, timeout_s: float = 1.0) -> bool:
-        import pymongo
-
         port = port or self.recorded_port()
         try:
             client = pymongo.MongoClient(

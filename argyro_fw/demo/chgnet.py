@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat, store
 from ..core.serialise import as_structure
@@ -33,9 +36,6 @@ def relax_chgnet(structure: Structure, relax_cell: bool, steps: int, fmax: float
                  with_forces: bool = False) -> tuple:
     """(energy eV, final structure) from CHGNet with ASE BFGS (``steps`` = 0: a single point); with
     ``with_forces`` also (forces eV/Å, stress eV/Å3 as a 3x3, ASE sign) of the final structure."""
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-    from pymatgen.io.ase import AseAtomsAdaptor
 
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = chgnet_calculator()
@@ -75,7 +75,6 @@ class ChgnetEnergyTask(FiretaskBase):
 
 class ChgnetEngine:
     """The energy engine ``chgnet``: relaxations with BFGS (``cfg.dft.relax_steps``, ``cfg.dft.fmax``)."""
-
     name = "chgnet"
 
     def firework(self, cfg, structure: Structure, label: str, kind: str, stage: str, parents=None) -> Firework:

@@ -8,12 +8,25 @@ Rerunning it resumes: COMPLETED fireworks are not run again.
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import sys
+import threading
 from pathlib import Path
 
+from fireworks.core.fworker import FWorker
+from fireworks.core.rocket_launcher import rapidfire
+
+from .. import store
 from ..db.embedded import EmbeddedServer, port_in_use
-from ..launchpad import get_launchpad, init_files
+from ..errors import ArgyroError, ConfigError
+from ..flows.study import initial_workflow
+from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, FWORKER_FILE, get_launchpad, init_files
+from ..recovery import recover
+from ..report import STATES, results_rows, results_table, stage_progress, study_tables
 from ..settings import DBSettings
+from ..study.config import load
 
 DEMO_WF_NAME = "argyro-demo"
 
@@ -42,9 +55,6 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 def demo_config(directory: Path, config: str | Path | None = None):
     """The demo study's config (configs/demo.yaml), with its workdir inside the demo folder."""
-    from ..errors import ConfigError
-    from ..study.config import load
-
     if config is None and not DEMO_CONFIG.is_file():
         raise ConfigError(f"{DEMO_CONFIG} not found (an installed package has no source tree): pass --config FILE")
     cfg = load(config or DEMO_CONFIG)
@@ -53,9 +63,6 @@ def demo_config(directory: Path, config: str | Path | None = None):
 
 
 def run_demo(directory: str | Path = "demo-output", config: str | Path | None = None) -> int:
-    from fireworks.core.fworker import FWorker
-    from fireworks.core.rocket_launcher import rapidfire
-
     d = Path(directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
     _take_demo_lock(d)
@@ -67,9 +74,6 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
 
 def _take_demo_lock(d: Path) -> None:
     """One demo per folder: DIR/demo.pid holds the running demo's pid (a stale one is taken over)."""
-    import os
-
-    from ..errors import ArgyroError
 
     lock = d / "demo.pid"
     if lock.exists():
@@ -88,16 +92,13 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
     port = ensure_server(d)
     print(f"[1/4] embedded database on 127.0.0.1:{port} (data in {d / 'db'})")
     settings = DBSettings(host="127.0.0.1", port=port, name="argyro_demo")
-    init_files(settings, d / "launchpad", site="local", worker_name="argyro-demo")
-    lp = get_launchpad(d / "launchpad" / "my_launchpad.yaml")
-    import logging
+    init_files(settings, d / DEFAULT_LAUNCHPAD_DIR, site="local", worker_name="argyro-demo")
+    lp = get_launchpad(d / DEFAULT_LAUNCHPAD)
 
     lp.m_logger.setLevel(logging.WARNING)  # FireWorks' INFO lines go to the run log, not the terminal
-    print(f"[2/4] launchpad files in {d / 'launchpad'}")
+    print(f"[2/4] launchpad files in {d / DEFAULT_LAUNCHPAD_DIR}")
     cfg = demo_config(d, config)
     if lp.workflows.count_documents({"name": DEMO_WF_NAME}) == 0:
-        from ..flows.study import initial_workflow
-
         lp.reset("", require_password=False)
         wf = initial_workflow(cfg)
         wf.name = DEMO_WF_NAME
@@ -105,16 +106,11 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
         print(f"[3/4] added the demo study ({cfg.name!r}, configs/demo.yaml): {len(wf.fws)} fireworks now; every later "
               "stage is added at run time")
     else:
-        from ..recovery import recover
-
         # this process holds the folder's demo lock, so nothing else runs these fireworks: every RUNNING or
         # RESERVED one was left by an interrupted demo and is rerun now
         rep = recover(lp, lost_after_s=0.0, observe_s=1)
         print(f"[3/4] resuming workflow {DEMO_WF_NAME!r} (rerun after interruption: {rep.lost_fw_ids + rep.orphaned_fw_ids})")
     (d / "runs").mkdir(exist_ok=True)
-    import logging
-    import os
-    import sys
 
     cwd = os.getcwd()
     log_path = d / "runs" / "rlaunch.log"
@@ -143,8 +139,6 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
                 bar.n = lp.fireworks.count_documents({"state": "COMPLETED"})
                 bar.refresh()
 
-            import threading
-
             stop = threading.Event()
 
             def poll():
@@ -154,7 +148,7 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
             t = threading.Thread(target=poll, daemon=True)
             t.start()
             try:
-                rapidfire(lp, FWorker.from_file(str(d / "launchpad" / "my_fworker.yaml")), strm_lvl="ERROR")
+                rapidfire(lp, FWorker.from_file(str(d / DEFAULT_LAUNCHPAD_DIR / FWORKER_FILE)), strm_lvl="ERROR")
             finally:
                 stop.set()
                 progress()
@@ -175,13 +169,11 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
 
 
 def print_summary(lp) -> int:
-    from ..report import STATES, results_rows, results_table, stage_progress, study_tables
-
     prog = stage_progress(lp)
     print(f"  {'stage':18s} " + " ".join(f"{st[:9]:>9s}" for st in STATES[:2] + ("READY", "WAITING", "FIZZLED")))
     for stage, counts in prog.items():
         print(f"  {stage:18s} " + " ".join(f"{counts.get(st, 0):9d}" for st in STATES[:2] + ("READY", "WAITING", "FIZZLED")))
-    for r in lp.db.al_iterations.find({}).sort("iteration", 1):
+    for r in store.read(lp.db, store.AL_ITERATIONS.name, sort="iteration"):
         u = r["uncertainty_eV_A"]
         rm = [v["force_rmse_meV_A"] for v in r["validation"].values()]
         print(f"  active learning {r['al_name']} iteration {r['iteration']}: dataset {r['dataset_size']} frames, "
@@ -201,5 +193,5 @@ def print_summary(lp) -> int:
 
 
 def _stop_hint(d: Path) -> None:
-    print(f"The demo database keeps running for queries (argyro results -l {d / 'launchpad' / 'my_launchpad.yaml'}); "
+    print(f"The demo database keeps running for queries (argyro results -l {d / DEFAULT_LAUNCHPAD}); "
           f"stop it with: argyro db stop --path {d / 'db'}  (or make clean-demo)")

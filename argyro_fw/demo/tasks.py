@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ase.build import stack
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat
 from ..structures.bulk import ordered_argyrodite
@@ -19,8 +21,6 @@ compat.install()
 def demo_interface():
     """A small Li | argyrodite cell (88 atoms): the ordered 52-atom cell stacked on 3x3x2 bcc Li
     strained to its in-plane lattice (ase.build.stack). A toy stand-in for METHOD.md's interfaces."""
-    from ase.build import stack
-    from pymatgen.io.ase import AseAtomsAdaptor
 
     arg = AseAtomsAdaptor.get_atoms(ordered_argyrodite())
     li = AseAtomsAdaptor.get_atoms(bcc_li()) * (3, 3, 2)
@@ -32,7 +32,6 @@ def demo_interface():
 @explicit_serialize
 class ToyFoundationTask(FiretaskBase):
     """Trains the tiny MACE "foundation" model (and its training set, the toy replay data) once."""
-
     required_params = ["workdir"]
 
     def run_task(self, fw_spec):

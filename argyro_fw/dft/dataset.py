@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from ..core.serialise import atomic_path
 from ..errors import ArgyroError
 from .parse import VaspResult
 
@@ -81,14 +82,11 @@ def write_extxyz(frames: Sequence[Atoms], path: str | Path) -> Path:
     """Write frames to extended XYZ through a temporary file (no half-written dataset)."""
     if not frames:
         raise ArgyroError(f"{path}: no frames to write")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     clean = []
     for at in frames:
         a = at.copy()
         a.calc = None
         clean.append(a)
-    ase.io.write(tmp, clean, format="extxyz")
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        ase.io.write(tmp, clean, format="extxyz")
+    return Path(path)

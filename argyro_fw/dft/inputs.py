@@ -30,8 +30,9 @@ import numpy as np
 from pymatgen.core import Element, Lattice, Structure
 from pymatgen.io.vasp import Kpoints, Poscar
 
+from ..core.serialise import write_atomic
 from ..errors import ArgyroError
-from ..templating import render, write_atomic
+from ..templating import render
 from .kpoints import DEFAULT_SPACING, gamma_grid, gamma_only
 from .paw import assemble_potcar, potcar_dir
 

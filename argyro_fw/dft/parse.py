@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from ase import units
+from monty.io import zopen
 from pymatgen.io.vasp import Vasprun
 
 from ..errors import ArgyroError
@@ -87,8 +88,6 @@ def _find(directory: Path, name: str) -> Path | None:
 
 def inputs_checksum(directory: str | Path) -> str | None:
     """sha256 of INCAR, KPOINTS, POSCAR as written (None if any is missing)."""
-    from monty.io import zopen
-
     d = Path(directory)
     h = hashlib.sha256()
     for name in ("INCAR", "KPOINTS", "POSCAR"):

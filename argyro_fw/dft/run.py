@@ -23,6 +23,7 @@ from custodian.vasp.jobs import VaspJob
 from custodian.vasp.validators import VasprunXMLValidator
 
 from ..errors import ArgyroError
+from ..study.config import DftCfg
 
 
 class VaspRunError(ArgyroError):
@@ -45,7 +46,7 @@ def handlers_for(kind: str) -> list:
     raise ArgyroError(f"VASP kind {kind!r}: no handler set")
 
 
-def run_vasp(directory: str | Path, kind: str, vasp_cmd: str, max_errors: int = 5, polling_s: float = 10.0) -> list[dict]:
+def run_vasp(directory: str | Path, kind: str, vasp_cmd: str, max_errors: int = 5, polling_s: float = DftCfg.polling_s) -> list[dict]:
     """Run VASP in ``directory`` under custodian; return custodian's run log (with corrections).
 
     ``polling_s``: seconds between custodian's checks of the running process.

@@ -60,7 +60,7 @@ def energy_engine(name: str):
     return _load(ENERGY, name, "engine")()
 
 
-def calculator(spec: str, device: str = "cpu"):
+def calculator(spec: str, device: str):
     """An ASE calculator from a spec: ``mace:PATH``, ``chgnet`` or ``toy``."""
     name, _, arg = spec.partition(":")
     factory = _load(CALCULATORS, name, "calculator")

@@ -35,7 +35,7 @@ from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_seria
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat, store
-from ..core.serialise import as_structure
+from ..core.serialise import as_structure, to_plain, write_atomic
 from ..dft.dataset import canonical, evenly_spaced, structure_hash, write_extxyz
 from ..engines import calculator
 from ..mlip.calculators import mace_calculator
@@ -270,7 +270,7 @@ class CommitteeMDSelectTask(FiretaskBase):
         record["plots"] = [str(p) for p in plot_iteration(d, unc, conv.threshold,
                                                            {m: predictions(m, valid, al.device) for m in models})]
         store.put_al_iteration(db, record)
-        (d / "record.json").write_text(json.dumps(record, indent=1, default=str))
+        write_atomic(d / "record.json", json.dumps(to_plain(record), indent=1, default=str))
         action.stored_data = {"iteration": i, "converged": converged, "p95": record["uncertainty_eV_A"]["p95"]}
         return action
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 
 from .. import compat, store
-from ..core.serialise import as_structure
-from ..fwutils import env_chk
+from ..core.serialise import as_structure, to_plain, write_atomic
 from ..dft.dataset import evenly_spaced, every_kth, frames_from_result, write_extxyz
 from ..dft.inputs import input_checksum, maker, render_inputs, write_inputs
 from ..dft.parse import parse_vasp_dir
 from ..dft.run import corrections, run_vasp
+from ..fwutils import env_chk
+from ..study.config import DftCfg
 from ..study.outputs import EnergyResult, emit
 
 compat.install()
@@ -54,8 +55,8 @@ class RunVaspCustodian(FiretaskBase):
         log = run_vasp(Path.cwd(), self["kind"], cmd, max_errors=self.get("max_errors", 5),
                        polling_s=self.get("polling_s", 10.0))
         corr = corrections(log)
-        Path(CORRECTIONS_FILE).write_text(json.dumps(corr, default=str))
-        return FWAction(stored_data={"custodian_corrections": json.loads(json.dumps(corr, default=str))})
+        write_atomic(Path(CORRECTIONS_FILE), json.dumps(to_plain(corr)))
+        return FWAction(stored_data={"custodian_corrections": to_plain(corr)})
 
 
 @explicit_serialize
@@ -102,7 +103,7 @@ class ParseVaspToDb(FiretaskBase):
 
 def vasp_firework(structure, kind: str, name: str | None = None, options: dict | None = None,
                   label: str | None = None, config_type: str | None = None, select: dict | None = None,
-                  vasp_cmd: str = ">>vasp_cmd<<", potcar: bool | None = None, polling_s: float = 10.0,
+                  vasp_cmd: str = DftCfg.vasp_cmd, potcar: bool | None = None, polling_s: float = DftCfg.polling_s,
                   metadata: dict | None = None, parents=None) -> Firework:
     """One firework: write inputs, run VASP under custodian, parse into MongoDB."""
     maker(kind, **(options or {}))  # validate options now, not on the cluster

@@ -3,21 +3,23 @@ run directory is persistent, so a rerun continues from the last restart file."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ase.optimize import BFGS
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat
 from ..core.serialise import as_structure
 from ..fwutils import env_chk
+from ..md.model_check import check_model_covers
+from ..md.protocol import MDProtocol
+from ..md.runner import run_md
+from ..mlip.calculators import mace_calculator
 from ..study.outputs import MDTrajectory, RelaxedStructure, emit, read_all
 
 compat.install()
 
 
 def _atoms(obj):
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     return AseAtomsAdaptor.get_atoms(as_structure(obj))
 
 
@@ -30,12 +32,6 @@ class RelaxBFGSTask(FiretaskBase):
     optional_params = ["fmax", "steps"]
 
     def run_task(self, fw_spec):
-        from ase.optimize import BFGS
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        from ..md.model_check import check_model_covers
-        from ..mlip.calculators import mace_calculator
-
         atoms = _atoms(self["structure"])
         model = env_chk(self["model"], fw_spec, "model")
         check_model_covers(model, atoms.get_chemical_symbols())
@@ -58,9 +54,6 @@ class RunLammpsMDTask(FiretaskBase):
     optional_params = ["structure", "engine", "mliap_model", "lmp_binary", "max_segments"]
 
     def run_task(self, fw_spec):
-        from ..md.protocol import MDProtocol
-        from ..md.runner import run_md
-
         relaxed = read_all(fw_spec, RelaxedStructure)
         struct = self.get("structure") or (relaxed[-1].structure if relaxed else None)
         if struct is None:
@@ -71,6 +64,6 @@ class RunLammpsMDTask(FiretaskBase):
                      lmp_binary=self.get("lmp_binary", "lmp"), max_segments=self.get("max_segments"))
         if not res["complete"]:
             # walltime-sized chunk done: run this firework again (same run_dir) to continue
-            return FWAction(stored_data=res, detours=[Firework([self], name=f"md-continue", spec=fw_spec)])
+            return FWAction(stored_data=res, detours=[Firework([self], name="md-continue", spec=fw_spec)])
         rec = MDTrajectory(path=res["trajectory"], frame_ps=protocol.dump_every * protocol.timestep_ps)
         return FWAction(stored_data=res, **emit(rec))

@@ -14,9 +14,12 @@ from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from .. import compat, store
 from ..core.chemistry import A_EXP
-from ..core.serialise import as_structure
+from ..core.serialise import as_structure, write_atomic
+from ..structures.balance import balance
+from ..structures.bulk import disordered_candidates, ordered_argyrodite
+from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
+from ..structures.surfaces import PLANES, SurfaceMaker, all_terminations
 from ..study.outputs import BuiltStructure, emit
-from ..templating import write_atomic
 
 compat.install()
 
@@ -24,22 +27,16 @@ compat.install()
 def build(what: str, params: dict) -> list[dict]:
     """Structures for ``what`` (bulk-ordered | bulk-disordered | surfaces | interfaces), each a dict with
     ``structure``, ``name`` and metadata. Pure: no files, no database."""
-    from ..structures.bulk import disordered_candidates, ordered_argyrodite
 
     if what == "bulk-ordered":
         return [{"structure": ordered_argyrodite(params.get("a", A_EXP)), "name": "bulk_ordered"}]
     if what == "bulk-disordered":
         return [dict(c, name=f"bulk_disordered_{k}") for k, c in enumerate(disordered_candidates(params.get("a", A_EXP)))]
     if what == "surfaces":
-        from ..structures.surfaces import PLANES, SurfaceMaker, all_terminations
-
         maker = SurfaceMaker(**params.get("maker", {}))
         planes = [tuple(m) for m in params.get("planes", PLANES)]
         return [dict(t, name=f"slab_{t['id']}") for t in all_terminations(as_structure(params["bulk"]), planes, maker)]
     if what == "interfaces":
-        from ..structures.balance import balance
-        from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
-
         slab = as_structure(params["slab"])
         removed = {}
         if params.get("balance", True):

@@ -47,7 +47,7 @@ from ..structures.phases import phase
 from ..structures.surfaces import SurfaceMaker, all_terminations
 from ..study.config import ALRun, FinalRun, StudyConfig, from_dict
 from ..study.decisions import choose_interfaces, gamma_surface, interface_energies
-from ..study.outputs import AnalysisRef, ALDataset, DiffusionRef, FinalModel, MDTrajectory, emit, read_all, read_last
+from ..study.outputs import ALDataset, AnalysisRef, DiffusionRef, FinalModel, MDTrajectory, emit, read_all, read_last
 from .al import active_learning_workflow
 from .analysis import AnalyzeTrajectoryTask
 from .energy import energies_from_spec, energy_firework

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ..errors import ArgyroError
 from ..mlip.calculators import mace_calculator
+from ..study.config import MlmdCfg
+from .external import run_external
 from .protocol import gpu_command
 
 
@@ -27,10 +29,9 @@ def mliap_path(model: str | Path) -> str:
 
 class MliapEngine:
     """LAMMPS ML-IAP (GPU): ``lmp -k on g 1 -sf kk ... -in in.lammps`` in the segment folder."""
-
     name = "mliap"
 
-    def __init__(self, model: str | Path, mliap_model: str | None = None, lmp_binary: str = "lmp", **_):
+    def __init__(self, model: str | Path, mliap_model: str | None = None, lmp_binary: str = MlmdCfg.lmp_binary, **_):
         self.model = str(model)
         self.mliap_model = mliap_model or mliap_path(model)
         self.lmp_binary = lmp_binary
@@ -43,19 +44,15 @@ class MliapEngine:
 
 class FixExternalEngine:
     """LAMMPS (Python module) + ``fix external`` with a MACE ASE calculator (CPU)."""
-
     name = "external"
     mliap_model = None
 
-    def __init__(self, model: str | Path, device: str = "cpu", **_):
+    def __init__(self, model: str | Path, **_):
         self.model = str(model)
-        self.device = device
         self._calc = None
 
     def run_segment(self, seg: Path, protocol) -> None:
-        from .external import run_external
-
         if self._calc is None:
-            self._calc = mace_calculator(self.model, device=self.device)
+            self._calc = mace_calculator(self.model)  # the CPU engine
         lmp, _ = run_external((seg / "in.lammps").read_text(), self._calc, protocol.elements, str(seg / "log.lammps"))
         lmp.close()

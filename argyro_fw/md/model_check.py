@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ase.data import chemical_symbols
+
 from ..errors import ArgyroError
 
 
 def model_elements(model_path: str | Path) -> list[str]:
     """Chemical symbols a MACE model knows (from its atomic_numbers)."""
     import torch
-    from ase.data import chemical_symbols
 
     p = Path(model_path)
     if not p.is_file():

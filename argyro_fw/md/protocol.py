@@ -9,33 +9,33 @@ every LAMMPS build writes it (no optional package).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ase.data import atomic_masses, atomic_numbers
 
+from .. import engines
 from ..core.chemistry import ELEMENTS
 from ..errors import ArgyroError
+from ..study.config import MlmdCfg
 from ..templating import render
 
-ENGINES = ("external", "mliap")
+ENGINES = tuple(engines.MD)
 BAROSTATS = ("aniso", "tri", "iso")
 
 
 @dataclass
 class MDProtocol:
     temperature: float = 400.0  # K
-    npt_ns: float = 5.0  # NPT duration after the NVT stage, ns
-    nvt_ps: float = 10.0  # NVT equilibration, ps
+    npt_ns: float = MlmdCfg.npt_ns  # NPT duration after the NVT stage, ns
+    nvt_ps: float = MlmdCfg.nvt_ps  # NVT equilibration, ps
     timestep_ps: float = 0.001  # 1 fs
     tdamp_ps: float = 0.1  # 100 fs
     pdamp_ps: float = 1.0  # 1000 fs
     pressure_bar: float = 1.0
     barostat: str = "aniso"
-    dump_every: int = 100  # steps (0.1 ps)
-    thermo_every: int = 100
-    restart_every: int = 10000  # steps
+    dump_every: int = MlmdCfg.dump_every  # steps (0.1 ps)
+    thermo_every: int = MlmdCfg.dump_every
+    restart_every: int = MlmdCfg.restart_every  # steps
     seed: int = 4928459
     elements: list[str] = field(default_factory=lambda: list(ELEMENTS))  # LAMMPS types 1..n
 

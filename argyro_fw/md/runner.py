@@ -7,9 +7,12 @@ from pathlib import Path
 
 import ase.io
 from ase import Atoms
+from ase.data import atomic_numbers
 
+from ..core.serialise import atomic_path, write_atomic
+from ..engines import md_engine
 from ..errors import ArgyroError
-from ..templating import write_atomic
+from ..study.config import MlmdCfg
 from .model_check import check_model_covers
 from .protocol import MDProtocol
 from .segments import merge_segments, next_segment
@@ -17,8 +20,6 @@ from .segments import merge_segments, next_segment
 
 def read_system(run_dir: str | Path, protocol: MDProtocol) -> Atoms:
     """The run directory's system.data as Atoms (types mapped by ``protocol.elements``)."""
-    from ase.data import atomic_numbers
-
     p = Path(run_dir) / "system.data"
     if not p.is_file():
         raise ArgyroError(f"{p}: does not exist (render the run first: argyro render lammps)")
@@ -37,15 +38,14 @@ def prepare_run_dir(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtoc
         raise ArgyroError(f"the cell has {missing}, not in the protocol's type list {protocol.elements}")
     d.mkdir(parents=True, exist_ok=True)
     if not (d / "system.data").exists():
-        tmp = d / ".system.data.tmp"
-        ase.io.write(tmp, atoms, format="lammps-data", specorder=protocol.elements, atom_style="atomic")
-        tmp.replace(d / "system.data")
+        with atomic_path(d / "system.data") as tmp:
+            ase.io.write(tmp, atoms, format="lammps-data", specorder=protocol.elements, atom_style="atomic")
         write_atomic(d / "protocol.json", json.dumps(protocol.to_dict(), indent=1))
     return d
 
 
 def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model: str | Path, engine="external",
-           mliap_model: str | None = None, lmp_binary: str = "lmp", max_segments: int | None = None) -> dict:
+           mliap_model: str | None = None, lmp_binary: str = MlmdCfg.lmp_binary, max_segments: int | None = None) -> dict:
     """Run (or continue) the protocol; returns {'trajectory', 'n_frames', 'segments', 'complete'}.
 
     ``engine``: an MD engine object (:mod:`argyro_fw.md.engines`) or its registry name (``external``,
@@ -53,8 +53,6 @@ def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model
     many segments in this call (a walltime-sized chunk).
     """
     if isinstance(engine, str):
-        from ..engines import md_engine
-
         engine = md_engine(engine, model=model, mliap_model=mliap_model, lmp_binary=lmp_binary)
     d = prepare_run_dir(run_dir, atoms, protocol, model)
     done = 0

@@ -2,7 +2,6 @@
 the merged trajectory keeps each segment's frames up to the next segment's start.
 
 Run directory layout::
-
     system.data                 initial structure (LAMMPS data, types = protocol.elements)
     restart.<step>              LAMMPS restart files every restart_every steps
     segment_<k>/in.lammps       the input of segment k, its log and its dump traj.lammpstrj
@@ -17,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.serialise import write_atomic
 from ..errors import ArgyroError
-from ..templating import write_atomic
+from .external import start_lammps
 from .protocol import MDProtocol, render_input
 
 
@@ -33,8 +33,6 @@ def restart_files(run_dir: Path) -> list[tuple[int, Path]]:
 
 def restart_readable(path: Path) -> bool:
     """True if LAMMPS reads the restart file (a file cut by a kill mid-write is not)."""
-    from .external import start_lammps
-
     lmp = start_lammps()
     try:
         lmp.command(f"read_restart {path}")

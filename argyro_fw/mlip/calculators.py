@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..study.config import ActiveLearningCfg
 
-def mace_calculator(model: str | Path | list, device: str = "cpu", dtype: str = "float64"):
+
+def mace_calculator(model: str | Path | list, device: str = ActiveLearningCfg.device, dtype: str = "float64"):
     """A MACECalculator of one model (or a committee: a list of paths), float64 by default."""
     from mace.calculators import MACECalculator  # heavy (torch): imported when a calculator is made
 

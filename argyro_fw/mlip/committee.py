@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from ..study.config import ActiveLearningCfg
+from .calculators import mace_calculator
 
-def committee_forces(frames: list[Atoms], models: list[str], device: str = "cpu") -> np.ndarray:
+
+def committee_forces(frames: list[Atoms], models: list[str], device: str = ActiveLearningCfg.device) -> np.ndarray:
     """(n_frames, n_models, N, 3) forces, eV/A, from a MACE committee (one calculator)."""
-    from .calculators import mace_calculator
-
     if len(models) < 2:
         raise ValueError("a committee needs >= 2 models")
     calc = mace_calculator(list(models), device=device)
@@ -38,8 +39,8 @@ def force_uncertainty(forces_comm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Convergence:
-    threshold: float = 0.05  # eV/A
-    percentile: float = 95.0
+    threshold: float = ActiveLearningCfg.threshold  # eV/A
+    percentile: float = ActiveLearningCfg.percentile
 
     def converged(self, uncertainty: np.ndarray) -> bool:
         return bool(np.percentile(uncertainty, self.percentile) < self.threshold)

@@ -7,6 +7,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
+from ..core.serialise import atomic_path
 from ..dft.dataset import evenly_spaced, write_extxyz
 from ..errors import ArgyroError
 
@@ -58,9 +59,8 @@ def select_replay(pt_file: str | Path, out: str | Path, n: int = 100_000, elemen
                 keep[j] = at
     if not keep:
         raise ArgyroError(f"replay data {pt_file}: no frame with species within {sorted(allowed or [])}")
-    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-    ase.io.write(tmp, keep, format="extxyz")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        ase.io.write(tmp, keep, format="extxyz")
     return len(keep)
 
 

@@ -9,9 +9,10 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 from ..dft.dataset import canonical
+from ..study.config import ActiveLearningCfg
 
 
-def langevin_frames(atoms: Atoms, calc, temperature_K: float, steps: int, record_every: int = 10,
+def langevin_frames(atoms: Atoms, calc, temperature_K: float, steps: int, record_every: int = ActiveLearningCfg.record_every,
                     timestep_fs: float = 1.0, friction_per_fs: float = 0.1, seed: int = 0) -> list[Atoms]:
     """Run NVT Langevin and return the recorded frames (positions and cell only)."""
     a = atoms.copy()

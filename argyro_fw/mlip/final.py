@@ -13,11 +13,12 @@ import ase.io
 
 from ..dft.dataset import write_extxyz
 from ..md.engines import mliap_path
+from ..study.config import ActiveLearningCfg
 from .commands import MultiheadFinetune, lammps_conversion_argv, run_mace_train
 from .datasets import check_dataset, select_replay
 
 
-def train_final_model(workdir: str | Path, train: str, valid: str, foundation_model: str, final, device: str = "cpu") -> dict:
+def train_final_model(workdir: str | Path, train: str, valid: str, foundation_model: str, final, device: str = ActiveLearningCfg.device) -> dict:
     """Train (or, after a rerun, reuse) ``workdir/final.model``; ``final``: a :class:`~argyro_fw.study.config.FinalRun`.
     Returns {"final_model", "heads", "mliap"} (mliap: the converted file or None)."""
     d = Path(workdir)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ..study.config import ActiveLearningCfg
+from .calculators import mace_calculator
 
-def predictions(model: str, frames: list[Atoms], device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+
+def predictions(model: str, frames: list[Atoms], device: str = ActiveLearningCfg.device) -> tuple[np.ndarray, np.ndarray]:
     """(reference, predicted) force components (eV/A) of ``model`` on labelled ``frames``."""
-    from .calculators import mace_calculator
-
     calc = mace_calculator(str(model), device=device)
     ref, pred = [], []
     for at in frames:
@@ -20,9 +21,7 @@ def predictions(model: str, frames: list[Atoms], device: str = "cpu") -> tuple[n
     return np.concatenate(ref), np.concatenate(pred)
 
 
-def rmse(model: str, frames: list[Atoms], device: str = "cpu") -> dict[str, float]:
-    from .calculators import mace_calculator
-
+def rmse(model: str, frames: list[Atoms], device: str = ActiveLearningCfg.device) -> dict[str, float]:
     calc = mace_calculator(str(model), device=device)
     de, df = [], []
     for at in frames:

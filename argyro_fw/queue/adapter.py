@@ -4,7 +4,6 @@
 Unlike FireWorks' own string.Template adapters, an unknown key in my_qadapter.yaml (or in a
 firework's ``_queueadapter``) is an error, and a missing value is an error, never a silently
 dropped line. Use in my_qadapter.yaml::
-
     _fw_name: '{{argyro_fw.queue.adapter.ArgyroQueueAdapter}}'
     scheduler: slurm
     rocket_launch: argyro rlaunch -l /abs/my_launchpad.yaml -w /abs/my_fworker.yaml singleshot
@@ -18,6 +17,7 @@ from the file named by ``ARGYRO_DB_PASSWORD_FILE``.
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import shlex
 import subprocess
@@ -88,8 +88,6 @@ class ArgyroQueueAdapter(QueueAdapterBase):
         return s
 
     def get_script_str(self, launch_dir: str) -> str:
-        import os
-
         s = self._settings()
         launch_dir = os.path.abspath(launch_dir)
         try:

@@ -30,19 +30,20 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterable
 
 import pymongo
+from bson import ObjectId
 
 from .. import __version__
-from ..core.serialise import to_plain
+from ..core.serialise import as_structure, to_plain
 from ..settings import DBSettings, resolve
 
 
 @dataclass(frozen=True)
 class Schema:
     """A collection's name, upsert key, required fields and indexes."""
-
     name: str
     key: tuple[str, ...]
     required: tuple[str, ...]
@@ -162,8 +163,6 @@ def put_structures(db, study: str, kind: str, items: Iterable[tuple[str, Any, di
 
 def get_structure(db, study: str, label: str):
     """The stored pymatgen Structure ``STUDY/LABEL``; a named error if it is not there."""
-    from ..core.serialise import as_structure
-
     doc = db[STRUCTURES.name].find_one({"key": f"{study}/{label}"}, {"structure": 1})
     if doc is None:
         raise LookupError(f"store: no structure {study}/{label} in {STRUCTURES.name}")
@@ -189,8 +188,6 @@ def find_calculation(db, calc_id: str | None = None, label: str | None = None, e
                      projection: dict | None = None) -> dict | None:
     """A calculation by its _id, or the newest one with ``label`` (and ``engine`` if given)."""
     if calc_id:
-        from bson import ObjectId
-
         return db[CALCULATIONS.name].find_one({"_id": ObjectId(calc_id)}, projection)
     flt = {"label": label} | ({"engine": engine} if engine else {})
     return db[CALCULATIONS.name].find_one(flt, projection, sort=[("completed_at", -1)])
@@ -216,7 +213,6 @@ def put_label(db, h: str, energy: float, forces, stress, labeller: str, n_atoms:
 
 class LabelCache:
     """The ``labels`` collection as the label cache of :func:`argyro_fw.mlip.labels.label_frames`."""
-
     def __init__(self, db):
         self.db = db
 
@@ -258,8 +254,6 @@ def put_al_iteration(db, record: dict) -> Any:
 def put_analysis(db, summary: dict, h5_path, trajectory, interface: str | None = None,
                  temperature_K: float | None = None, extra: dict | None = None) -> Any:
     """The summary of one analysed trajectory, keyed by its HDF5 path (absolute); returns its _id."""
-    from pathlib import Path
-
     doc = {"h5_path": str(Path(h5_path).resolve()), "trajectory": str(Path(trajectory).resolve()),
            "interface": interface, "temperature_K": temperature_K, "results": to_plain(summary),
            "argyro_version": __version__, **to_plain(extra or {})}

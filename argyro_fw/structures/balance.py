@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from ..errors import ArgyroError
 from .charges import FORMAL_CHARGE, formal_charge
@@ -66,8 +67,6 @@ def ewald_energy(structure: Structure) -> float:
 
 def ase_energy(calculator) -> Callable[[Structure], float]:
     """An energy function (eV) from any ASE calculator (e.g. an MLIP)."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     def energy(structure: Structure) -> float:
         atoms = AseAtomsAdaptor.get_atoms(structure)
         atoms.calc = calculator

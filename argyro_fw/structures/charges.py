@@ -10,7 +10,6 @@ from ..core.chemistry import FORMAL_CHARGE
 from ..errors import ArgyroError
 
 
-
 def _check(symbols) -> None:
     unknown = sorted(set(symbols) - set(FORMAL_CHARGE))
     if unknown:

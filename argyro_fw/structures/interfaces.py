@@ -33,8 +33,10 @@ from pymatgen.core.surface import SlabGenerator
 
 from ..core.chemistry import LI_A_PBE
 from ..errors import ArgyroError
+from ..study.config import InterfacesCfg, MlmdCfg
+from .balance import balance
 from .phases import bcc_li
-from .surfaces import is_symmetric_slab
+from .surfaces import SurfaceMaker, _flip_ops, is_symmetric_slab, symmetric_terminations
 
 LI_PLANES = {"100": (1, 0, 0), "110": (1, 1, 0), "111": (1, 1, 1)}
 
@@ -42,11 +44,10 @@ LI_PLANES = {"100": (1, 0, 0), "110": (1, 1, 0), "111": (1, 1, 1)}
 @dataclass
 class InterfaceMaker:
     """Settings of the lattice matcher and the stacking (Å, Å², deg)."""
-
     li_planes: list[str] = field(default_factory=lambda: ["100", "110", "111"])
     li_a: float = LI_A_PBE
-    li_layers: int = 6
-    max_area: float = 500.0
+    li_layers: int = InterfacesCfg.li_layers
+    max_area: float = InterfacesCfg.max_area
     max_length_tol: float = 0.03
     max_angle_tol: float = 0.01
     max_candidates: int = 5
@@ -156,16 +157,15 @@ def match_candidates(slab: Structure, maker: InterfaceMaker | None = None) -> li
     return unique[: maker.max_candidates]
 
 
-def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = 6, li_layers: int = 6,
-              li_plane: str = "100", supercell=(2, 2, 1), max_mismatch: float = 1.5, li_a: float = LI_A_PBE,
+def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = MlmdCfg.layers,
+              li_layers: int = MlmdCfg.li_layers, li_plane: str = "100", supercell=(2, 2, 1),
+              max_mismatch: float = MlmdCfg.max_mismatch, li_a: float = LI_A_PBE,
               balance_slab: bool = True, termination_label: str | None = None) -> dict:
     """A large MLMD interface cell (METHOD.md 6): the argyrodite termination ``termination`` of
     ``miller`` at least ``layers`` x d_hkl thick (d_hkl = a / sqrt(h2 + k2 + l2) of the cubic cell),
     charge-balanced (lowest Ewald choice), on ``li_layers`` planes of Li(``li_plane``), using the
     smallest-area lattice match with mismatch <= ``max_mismatch`` %, repeated by ``supercell``.
     ``termination_label`` (e.g. "Li-S") picks the first termination with that label instead of an index."""
-    from .balance import balance
-    from .surfaces import SurfaceMaker, symmetric_terminations
 
     a = float(np.cbrt(slab_maker_bulk.lattice.volume))
     d_hkl = a / np.sqrt(sum(int(x) ** 2 for x in miller))
@@ -202,7 +202,6 @@ def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float =
     """In-plane shifts tau (fractional) of the film that make substrate + shifted film share a face-flipping
     operation: for a substrate operation (R, t) and a film operation (R, t_f) with the same rotation, the
     shifted film is invariant under (R, t) when t + (R - I) tau = t_f modulo a lattice vector."""
-    from .surfaces import _flip_ops
 
     out = []
     ops_f = _flip_ops(film_cell, symprec)

@@ -39,9 +39,11 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from ..errors import ArgyroError
 from ..core.chemistry import ELEMENTS, FORMAL_CHARGE
+from ..errors import ArgyroError
+from ..study.config import SurfacesCfg
 from .charges import formal_charge
+from .energies import REFERENCE_PHASES, excess_vs_bulk
 
 PLANES = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
 SPECIES_ORDER = list(ELEMENTS)
@@ -50,9 +52,8 @@ SPECIES_ORDER = list(ELEMENTS)
 @dataclass
 class SurfaceMaker:
     """Settings of the termination search (lengths in Å, symprec in Å)."""
-
-    min_thickness: float = 15.0
-    vacuum: float = 15.0
+    min_thickness: float = SurfacesCfg.min_thickness
+    vacuum: float = SurfacesCfg.vacuum
     min_gap: float = 0.5
     symprec: float = 0.1
     label_depth: float = 1.2
@@ -241,8 +242,6 @@ def symmetric_terminations(bulk: Structure, miller, maker: SurfaceMaker | None =
 
 
 def _describe(slab: Structure, kinds, bulk, miller, thickness, maker, n_li_cut) -> dict:
-    from .energies import REFERENCE_PHASES, excess_vs_bulk
-
     counts = Counter(s.specie.symbol for s in slab)
     n_fu, ex = excess_vs_bulk(dict(counts), REFERENCE_PHASES["Li6PS5Cl"])
     excess = {el: round(float(ex.get(el, 0.0)), 6) for el in SPECIES_ORDER}

@@ -13,11 +13,15 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from .. import engines
 from ..core.chemistry import A_EXP, ELEMENTS, LI_A_PBE
 from ..errors import ConfigError
+from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
 
-ENGINES = ("vasp", "chgnet")
-MD_ENGINES = ("external", "mliap")
+ENGINES = tuple(engines.ENERGY)
+MD_ENGINES = tuple(engines.MD)
 
 
 @dataclass
@@ -141,7 +145,6 @@ class StudyConfig:
 @dataclass
 class FinalRun:
     """What one final multi-head fine-tuning needs (FinalModelCfg with the study's paths and E0s resolved)."""
-
     pt_file: str
     e0s: dict
     replay_n: int = FinalModelCfg.replay_n
@@ -298,7 +301,6 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     if not cfg.final_model.pt_file:
         raise ConfigError("final_model.pt_file: expected the replay dataset of the foundation model "
                           "(extxyz), or 'toy' with a toy foundation model")
-    from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
 
     for where, cls, given in (("active_learning.train_overrides", CommitteeFinetune, al.train_overrides),
                               ("final_model.overrides", MultiheadFinetune, cfg.final_model.overrides)):
@@ -347,8 +349,6 @@ def from_dict(data: dict) -> StudyConfig:
 
 def load(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML; errors name the file and the field."""
-    import yaml
-
     p = Path(path)
     try:
         text = p.read_text()

@@ -9,15 +9,23 @@ from __future__ import annotations
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from ..structures.energies import REFERENCE_PHASES, excess_vs_bulk
+from ..structures.balance import balance
+from ..structures.energies import (
+    REFERENCE_PHASES,
+    excess_vs_bulk,
+    interface_energy,
+    interface_energy_min,
+    strain_energy,
+    surface_energy,
+)
+from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
+from ..structures.surfaces import is_symmetric_slab
 
 FU = REFERENCE_PHASES["Li6PS5Cl"]
 
 
 def gamma_surface(e_slab: float, slab: dict, context: dict) -> float:
     """gamma_surf (eV/nm2) of a slab record (composition, area_A2) with the study's e_fu and mu."""
-    from ..structures.energies import surface_energy
-
     k, n = excess_vs_bulk(slab["composition"], FU)
     return surface_energy(e_slab, k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], slab["area_A2"])
 
@@ -26,9 +34,6 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
     """Per top surface: charge balance (the lowest-Ewald choice that keeps a face-flipping operation, else the
     lowest), lattice match, and the best-ranked symmetric interface cell (else the best-ranked); with the
     parts needed for the strain correction. Pure (no database)."""
-    from ..structures.balance import balance
-    from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
-    from ..structures.surfaces import is_symmetric_slab
 
     out = []
     ic = cfg.interfaces
@@ -79,8 +84,6 @@ def interface_parts(built: dict) -> dict[str, Structure]:
 
 def interface_energies(E: dict, itf: dict, context: dict) -> dict:
     """gamma_inter, E_str of both slabs and gamma_inter_min (eV/nm2) from the five energies of an interface."""
-    from ..structures.energies import interface_energy, interface_energy_min, strain_energy
-
     key = itf["key"]
     n_li_metal = itf["li_metal_atoms"]
     counts = dict(itf["composition"])  # relaxation keeps the atoms
