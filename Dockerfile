@@ -104,6 +104,8 @@ COPY containers/argyro-gpu-check /usr/local/bin/argyro-gpu-check
 WORKDIR /opt/argyro
 COPY pyproject.toml README.md containers/requirements-image.txt ./
 COPY argyro_fw ./argyro_fw
+# the first-GPU-node check: python /opt/argyro/bench/md_gpu.py (PASS/FAIL, steps/s, ns/day)
+COPY bench/md_gpu.py ./bench/md_gpu.py
 # DL3013: the unpinned install is the local package itself (".")
 # hadolint ignore=DL3013
 RUN chmod 755 /usr/local/bin/argyro-gpu-check \
