@@ -18,6 +18,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat, store
 from ..core.serialise import as_structure
+from ..flows.stages import stage_spec
 from ..study.outputs import EnergyResult, emit
 
 compat.install()
@@ -81,4 +82,4 @@ class ChgnetEngine:
         steps = 0 if kind in ("static", "e0", "label") else cfg.dft.relax_steps
         task = ChgnetEnergyTask(structure=structure.as_dict(), label=label, relax_cell=kind == "relax-bulk",
                                 steps=steps, fmax=cfg.dft.fmax, kind=kind)
-        return Firework([task], name=f"{stage}:{label}", parents=parents, spec={"argyro_stage": stage})
+        return Firework([task], name=f"{stage}:{label}", parents=parents, spec=stage_spec(stage))

@@ -11,6 +11,7 @@ from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from .. import compat
+from ..flows.stages import stage_spec
 from ..structures.bulk import ordered_argyrodite
 from ..structures.phases import bcc_li
 from .toy import label, rattled, train_tiny_mace
@@ -53,4 +54,4 @@ class toy_foundation:  # noqa: N801  (a provider, named as the config value it s
 
     def firework(self) -> Firework:
         return Firework([ToyFoundationTask(workdir=str(self.dir))], name="mlip-toy-foundation",
-                        spec={"argyro_stage": "mlip-foundation"})
+                        spec=stage_spec("mlip-foundation"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pymatgen.core import Structure
 
 from ..flows.dft import vasp_firework
+from ..flows.stages import stage_spec
 
 #: the study's calculation kinds -> (VASP input-set kind, maker options)
 KINDS: dict[str, tuple[str, dict]] = {
@@ -28,5 +29,5 @@ class VaspEngine:
         fw = vasp_firework(structure, vasp_kind, name=f"{stage}:{label}", options=options, label=label,
                            vasp_cmd=cfg.dft.vasp_cmd, potcar=cfg.dft.potcar, polling_s=cfg.dft.polling_s,
                            parents=parents)
-        fw.spec["argyro_stage"] = stage
+        fw.spec.update(stage_spec(stage))
         return fw

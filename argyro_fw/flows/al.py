@@ -50,6 +50,7 @@ from ..mlip.validate import predictions, rmse
 from ..study.config import ALRun, from_dict
 from ..study.outputs import ALDataset, CommitteeModel, FinalModel, TrainingSet, emit, read_all, read_last
 from .energy import energy_firework
+from .stages import stage_spec
 
 compat.install()
 
@@ -132,7 +133,7 @@ def engine_label_detour(run: ALRun, frames_file: Path, config_type: str, finish:
         fws.append(energy_firework(study_cfg, AseAtomsAdaptor.get_structure(a), f"label/{h}", "label", "al-label"))
     collect = Firework([CollectLabelsTask(cfg=run.to_dict(), frames=str(frames_file), config_type=config_type,
                                           finish=finish)],
-                       name=f"al-collect-{config_type}", parents=fws, spec={"argyro_stage": "al-collect"})
+                       name=f"al-collect-{config_type}", parents=fws, spec=stage_spec("al-collect"))
     return FWAction(stored_data={"label_fireworks": len(fws)}, detours=[Workflow(fws + [collect], name="al-labels")])
 
 
@@ -265,7 +266,7 @@ class CommitteeMDSelectTask(FiretaskBase):
             additions = []
             if run.final:
                 additions = [Firework([FinalMultiheadTask(cfg=run.to_dict(), train=ts.train, valid=ts.valid)],
-                                      name="al-final-multihead", spec={"argyro_stage": "mlip-final"})]
+                                      name="al-final-multihead", spec=stage_spec("mlip-final"))]
             action = FWAction(additions=additions, **emit(done))
         record["plots"] = [str(p) for p in plot_iteration(d, unc, conv.threshold,
                                                            {m: predictions(m, valid, al.device) for m in models})]
@@ -293,17 +294,17 @@ class FinalMultiheadTask(FiretaskBase):
 def _train_and_select(run: ALRun, i: int, parents: list[Firework]) -> list[Firework]:
     cfg = run.to_dict()
     trains = [Firework([TrainCommitteeMemberTask(cfg=cfg, iteration=i, seed=s + 1 + 10 * i)],
-                       name=f"al-{i:02d}-train-{s}", parents=parents, spec={"argyro_stage": "al-train"})
+                       name=f"al-{i:02d}-train-{s}", parents=parents, spec=stage_spec("al-train"))
               for s in range(run.al.committee_size)]
     select = Firework([CommitteeMDSelectTask(cfg=cfg, iteration=i)], name=f"al-{i:02d}-md-select", parents=trains,
-                      spec={"argyro_stage": "al-select"})
+                      spec=stage_spec("al-select"))
     return trains + [select]
 
 
 def iteration_workflow(run: ALRun, i: int, candidates: str, previous_train: str, valid: str) -> Workflow:
     lab = Firework([LabelSelectedTask(cfg=run.to_dict(), iteration=i, candidates=candidates,
                                       previous_train=previous_train, valid=valid)],
-                   name=f"al-{i:02d}-label", spec={"argyro_stage": "al-label"})
+                   name=f"al-{i:02d}-label", spec=stage_spec("al-label"))
     return Workflow([lab] + _train_and_select(run, i, [lab]), name=f"al-iteration-{i}")
 
 
@@ -312,5 +313,5 @@ def active_learning_workflow(run: ALRun, name: str = "active-learning") -> Workf
     run = ALRun.from_dict(run.to_dict())  # validated, and a copy
     run.workdir = str(Path(run.workdir).resolve())
     explore = Firework([ExploreLabelTask(cfg=run.to_dict())], name="al-00-explore-label",
-                       spec={"argyro_stage": "al-explore"})
+                       spec=stage_spec("al-explore"))
     return Workflow([explore] + _train_and_select(run, 1, [explore]), name=name)

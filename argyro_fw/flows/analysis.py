@@ -10,6 +10,7 @@ from .. import compat, store
 from ..analysis.pipeline import AnalysisOptions, analyze_trajectory
 from ..analysis.plots import plot_h5
 from ..study.outputs import AnalysisRef, MDTrajectory, emit, read_last
+from .stages import stage_spec
 
 compat.install()
 
@@ -44,4 +45,4 @@ class AnalyzeTrajectoryTask(FiretaskBase):
 
 def analysis_firework(trajectory: str | None = None, name: str = "analysis", parents=None, **params) -> Firework:
     task = AnalyzeTrajectoryTask(trajectory=trajectory, **params) if trajectory else AnalyzeTrajectoryTask(**params)
-    return Firework([task], name=name, parents=parents, spec={"argyro_stage": "analysis"})
+    return Firework([task], name=name, parents=parents, spec=stage_spec("analysis"))

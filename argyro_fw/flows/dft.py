@@ -20,6 +20,7 @@ from ..dft.run import corrections, run_vasp
 from ..fwutils import env_chk
 from ..study.config import DftCfg
 from ..study.outputs import EnergyResult, emit
+from .stages import stage_spec
 
 compat.install()
 
@@ -114,4 +115,4 @@ def vasp_firework(structure, kind: str, name: str | None = None, options: dict |
                       metadata=metadata or {}),
     ]
     return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}",
-                    spec={"_category": "", "argyro_stage": "dft", "vasp_kind": kind}, parents=parents)
+                    spec=stage_spec("dft", vasp_kind=kind), parents=parents)

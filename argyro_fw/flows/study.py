@@ -52,6 +52,7 @@ from .al import active_learning_workflow
 from .analysis import AnalyzeTrajectoryTask
 from .energy import energies_from_spec, energy_firework
 from .md import RelaxBFGSTask, RunLammpsMDTask
+from .stages import stage_spec
 
 compat.install()
 
@@ -96,7 +97,7 @@ def initial_workflow(cfg: StudyConfig) -> Workflow:
     if prov:
         fws.append(prov(cfg.workdir).firework())
     choose = Firework([ChooseBulkTask(cfg=cfg.to_dict())], name="bulk-choose", parents=list(fws),
-                      spec={"argyro_stage": "bulk-choose"})
+                      spec=stage_spec("bulk-choose"))
     return Workflow(fws + [choose], name=f"argyro-study-{cfg.name}", metadata={"argyro_study": cfg.name})
 
 
@@ -105,7 +106,7 @@ def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict) -> Workflo
     fws = [energy_firework(cfg, s["structure"], s["key"], "relax", "surface-dft") for s in slabs]
     meta = [{k: v for k, v in s.items() if k != "structure"} for s in slabs]
     rank = Firework([RankSurfacesTask(cfg=cfg.to_dict(), slabs=meta, context=context)], name="surface-rank",
-                    parents=list(fws), spec={"argyro_stage": "surface-rank"})
+                    parents=list(fws), spec=stage_spec("surface-rank"))
     return Workflow(fws + [rank], name="surfaces")
 
 
@@ -123,13 +124,13 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
         calcs = [energy_firework(cfg, parts[p], f"{itf['key']}/{p}", "relax", "interface-dft") for p in INTERFACE_PARTS]
         meta = {k: v for k, v in itf.items() if k != "parts"}
         energy = Firework([InterfaceEnergyTask(cfg=cfg.to_dict(), interface=meta, context=context)],
-                          name=f"interface-energy:{itf['key']}", parents=calcs, spec={"argyro_stage": "interface-energy"})
+                          name=f"interface-energy:{itf['key']}", parents=calcs, spec=stage_spec("interface-energy"))
         final = Firework([StudyFinalModelTask(cfg=cfg.to_dict(), interface=meta, context=context, bulk_md=rank == 0)],
-                         name=f"mlip-final:{itf['key']}", parents=[energy], spec={"argyro_stage": "mlip-final"})
+                         name=f"mlip-final:{itf['key']}", parents=[energy], spec=stage_spec("mlip-final"))
         fws += calcs + [energy, final]
         finals.append(final)
     summary = Firework([StudySummaryTask(study=cfg.name)], name="summary", parents=finals,
-                       spec={"argyro_stage": "summary"})
+                       spec=stage_spec("summary"))
     return Workflow(fws + [summary], name="interfaces")
 
 
@@ -161,14 +162,14 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
                            thermo_every=md.dump_every, restart_every=md.restart_every)
             relax = Firework([RelaxBFGSTask(structure=cell["structure"].as_dict(), model=model, fmax=md.prerelax_fmax,
                                             steps=md.prerelax_steps)], name=f"md-prerelax:{tag}",
-                             spec={"argyro_stage": "md-prerelax"})
+                             spec=stage_spec("md-prerelax"))
             run = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(), engine=md.engine,
                                             mliap_model=mliap, lmp_binary=md.lmp_binary)],
-                           name=f"md:{tag}", parents=[relax], spec={"argyro_stage": "md"})
+                           name=f"md:{tag}", parents=[relax], spec=stage_spec("md"))
             ana = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=cell["key"],
                                                   temperature_K=float(T), stride=cfg.analysis.stride,
                                                   membranes=cfg.analysis.membranes)],
-                           name=f"analysis:{tag}", parents=[run], spec={"argyro_stage": "analysis"})
+                           name=f"analysis:{tag}", parents=[run], spec=stage_spec("analysis"))
             fws += [relax, run, ana]
     if bulk is None:
         return Workflow(fws, name="mlmd")
@@ -182,14 +183,14 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
                        thermo_every=bm.dump_every, restart_every=bm.dump_every * max(1, md.restart_every // bm.dump_every))
         run = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(), engine=md.engine,
                                         structure=bulk_sc.as_dict(), mliap_model=mliap, lmp_binary=md.lmp_binary)],
-                       name=f"bulk-md:{tag}", spec={"argyro_stage": "bulk-md"})
+                       name=f"bulk-md:{tag}", spec=stage_spec("bulk-md"))
         dif = Firework([BulkDiffusionTask(temperature_K=float(T), timestep_ps=p.timestep_ps, step_skip=p.dump_every,
                                           elements=p.elements, study=cfg.name)],
-                       name=f"diffusion:{tag}", parents=[run], spec={"argyro_stage": "diffusion"})
+                       name=f"diffusion:{tag}", parents=[run], spec=stage_spec("diffusion"))
         fws += [run, dif]
         diffs.append(dif)
     arr = Firework([ArrheniusTask(study=cfg.name, out=str(wd / "arrhenius.h5"))], name="arrhenius", parents=diffs,
-                   spec={"argyro_stage": "arrhenius"})
+                   spec=stage_spec("arrhenius"))
     return Workflow(fws + [arr], name="mlmd")
 
 
