@@ -40,6 +40,9 @@ import time
 import warnings
 from pathlib import Path
 
+# e3nn 0.4.4 (mace's) loads its constants with torch.load, which torch >= 2.6 refuses by default
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
 FORCE_TOL = 1e-4  # eV/Å, float64
 ENERGY_TOL = 1e-6  # eV/atom, float64
 TIMESTEP_FS = 1.0
@@ -76,7 +79,7 @@ def build_random_mace(elements: list[str], path: Path, seed: int = 0) -> Path:
         hidden_irreps=o3.Irreps("128x0e + 128x1o"), MLP_irreps=o3.Irreps("16x0e"),
         atomic_energies=np.linspace(-2.0, -1.0, len(z)), avg_num_neighbors=30.0, atomic_numbers=z,
         correlation=3, gate=torch.nn.functional.silu, radial_MLP=[64, 64, 64], radial_type="bessel",
-        atomic_inter_scale=0.1, atomic_inter_shift=0.0,
+        atomic_inter_scale=20.0, atomic_inter_shift=0.0,  # forces of order 0.1-1 eV/Å on this cell
     ).double()
     torch.save(model, path)
     return path
@@ -95,7 +98,6 @@ def default_cell():
 def convert(model_path: Path, out: Path, cueq: bool, head: str | None) -> tuple[Path, list[str]]:
     """The ML-IAP model (float64): as mace_create_lammps_model --format=mliap (cueq=True) or without
     the cuEquivariance conversion. Returns the file and the warnings issued on the way."""
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     import torch
     from mace.calculators.lammps_mliap_mace import LAMMPS_MLIAP_MACE
 
