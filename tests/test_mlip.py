@@ -221,3 +221,43 @@ def test_initial_dataset_counts(tmp_path, small_interface):
     assert check_dataset(tmp_path / "initial.xyz")["frames"] == 16
     with pytest.raises(ValueError, match="path, n"):
         assemble_initial_dataset([{"path": "x"}], tmp_path / "bad.xyz")
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path, tiny_model, small_interface):
+    """A committee training SIGKILLed after a checkpoint of epoch K >= 2 continues from that checkpoint when run
+    again (``--restart_latest``): the rerun loads it, its first epoch is K (not 0), and it writes the model."""
+    import re
+
+    from argyro_fw.mlip.commands import run_mace_train
+
+    frames = label(rattled(small_interface, 16, seed=12))
+    ase.io.write(tmp_path / "new.xyz", frames, format="extxyz")
+    d = tmp_path / "m"
+    d.mkdir()
+    cmd = CommitteeFinetune(name="c1", train_file=str(tmp_path / "new.xyz"), foundation_model=str(tiny_model),
+                            valid_fraction=0.25, device="cpu", workdir=str(d), max_num_epochs=10, batch_size=4,
+                            start_stage_two=8, r_max=4.0, num_channels=8, seed=3)
+
+    def newest_epoch() -> int:
+        eps = [int(m.group(1)) for p in (d / "checkpoints").glob("*.pt") if (m := re.search(r"_epoch-(\d+)\.pt$", p.name))]
+        return max(eps, default=-1)
+
+    argv = [str(Path(sys.executable).parent / "mace_run_train")] + cmd.argv()[1:]
+    proc = subprocess.Popen(argv, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None and newest_epoch() < 2:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a checkpoint is written by one torch.save; let it close
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    k = newest_epoch()
+    assert k >= 2, "no checkpoint of epoch >= 2 before the kill"
+    assert not (d / "c1.model").exists(), "training finished before it could be killed"
+    run_mace_train(cmd.argv(), d, d / "c1.model", "committee training")
+    assert (d / "c1.model").is_file()
+    log = (d / "train.log").read_text()
+    assert "resuming from the newest checkpoint" in log
+    loaded, after = log.split("Loading checkpoint", 1)[1].split("\n", 1)
+    assert f"_epoch-{k}.pt" in loaded
+    epochs = [int(e) for e in re.findall(r"Epoch (\d+):", after)]
+    assert epochs and epochs[0] == k >= 2 and epochs[-1] == 9, epochs

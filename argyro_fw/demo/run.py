@@ -50,7 +50,7 @@ def ensure_server(directory: Path) -> int:
     return server.start(port=_free_port()).port
 
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 
 def demo_config(directory: Path, config: str | Path | None = None):

@@ -60,7 +60,8 @@ class _Common:
         args += [f"--E0s={e0}", f"--energy_key={self.energy_key}", f"--forces_key={self.forces_key}",
                  f"--stress_key={self.stress_key}", f"--device={self.device}", f"--default_dtype={self.default_dtype}",
                  f"--seed={self.seed}", "--save_cpu", f"--model_dir={self.workdir}", f"--log_dir={self.workdir}/logs",
-                 f"--checkpoints_dir={self.workdir}/checkpoints", f"--results_dir={self.workdir}/results"]
+                 f"--checkpoints_dir={self.workdir}/checkpoints", f"--results_dir={self.workdir}/results",
+                 "--restart_latest"]  # a rerun after a kill continues from the newest checkpoint (none: from epoch 0)
         return args
 
 
@@ -138,10 +139,15 @@ def settings(cmd) -> dict:
 
 
 def run_mace_train(argv: list[str], d: Path, model: Path, what: str) -> None:
-    """Run a rendered mace_run_train command with this environment's executable in ``d``; the log is kept
-    in train.log; RuntimeError unless ``model`` was written."""
+    """Run a rendered mace_run_train command with this environment's executable in ``d``; each run's output is
+    appended to train.log (a rerun after a kill resumes from the newest checkpoint: ``--restart_latest``);
+    RuntimeError unless ``model`` was written."""
     argv = [str(Path(sys.executable).parent / "mace_run_train")] + argv[1:]
-    proc = subprocess.run(argv, cwd=d, capture_output=True, text=True)
-    (d / "train.log").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+    resumed = any((d / "checkpoints").glob("*.pt")) if (d / "checkpoints").is_dir() else False
+    with open(d / "train.log", "a") as log:
+        log.write(f"== mace_run_train ({'resuming from the newest checkpoint' if resumed else 'from the start'})\n")
+        log.flush()
+        proc = subprocess.run(argv, cwd=d, stdout=log, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0 or not model.exists():
-        raise RuntimeError(f"{what} failed in {d}: {proc.stderr[-1500:]}")
+        tail = (d / "train.log").read_text()[-1500:]
+        raise RuntimeError(f"{what} failed in {d} (exit {proc.returncode}): {tail}")
