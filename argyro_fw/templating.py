@@ -54,3 +54,25 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
+def html_environment(root: str | None = None) -> jinja2.Environment:
+    """The HTML twin of :func:`environment`: the same folder, StrictUndefined, but every ``{{ value }}`` is
+    HTML-escaped (autoescape on); markup that is already safe (an embedded SVG) is marked with ``| safe``."""
+    return _html_environment(str(root or templates_dir()))
+
+
+@lru_cache(maxsize=4)
+def _html_environment(root: str) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=True,
+    )
+
+
+def render_html(template: str, **context: Any) -> str:
+    """Render an HTML ``template`` (e.g. ``"report/report.html.j2"``) with autoescaping; a missing key raises."""
+    return html_environment().get_template(template).render(**context)
+
+

@@ -130,7 +130,7 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
                            initial_sources=[{"path": str(tmp_path / "aimd.xyz"), "n": 2, "config_type": "bulk_aimd"}])
     run_cfg = ALRun(name="toy-al", workdir=str(tmp_path / "al"), foundation_model=str(tiny_model),
                     structure=AseAtomsAdaptor.get_structure(small_interface).as_dict(), explorer="chgnet",
-                    labeller="chgnet", al=al,
+                    labeller="chgnet", e0s="foundation", al=al,
                     final=FinalRun(pt_file=str(tmp_path / "pt.xyz"), replay_n=8,
                                    e0s={"Li": -0.1, "P": -0.2, "S": -0.3, "Cl": -0.05}, overrides=dict(max_num_epochs=1)))
     ase.io.write(tmp_path / "pt.xyz", label(rattled(small_interface, 12, seed=21)), format="extxyz")
@@ -261,3 +261,13 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path, tiny_model, small
     assert f"_epoch-{k}.pt" in loaded
     epochs = [int(e) for e in re.findall(r"Epoch (\d+):", after)]
     assert epochs and epochs[0] == k >= 2 and epochs[-1] == 9, epochs
+
+
+def test_committee_md_samples_every_temperature_and_every_member():
+    """METHOD.md 5: the committee MD explores every exploration temperature (1000 K included) with 3 members."""
+    from argyro_fw.mlip.committee import committee_md_plan
+
+    plan = committee_md_plan(["m0", "m1", "m2"], [400, 600, 800, 1000])
+    assert sorted(T for _, T in plan) == [400.0, 600.0, 800.0, 1000.0]
+    assert {m for m, _ in plan} == {"m0", "m1", "m2"} and len(plan) == 4
+    assert committee_md_plan(["a", "b", "c"], [600]) == [("a", 600.0), ("b", 600.0), ("c", 600.0)]

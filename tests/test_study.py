@@ -101,12 +101,17 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     # the final-model firework of the first interface carries the bulk MLMD, the others do not
     assert [fw.tasks[0]["bulk_md"] for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"] == [True, False, False]
 
-    al = al_stage(cfg, "interface/i0", _toy_slab(0))
+    e0s = {"Li": -0.3, "P": -1.9, "S": -1.1, "Cl": -0.3}  # what the study's e0 fireworks hand on
+    al = al_stage(cfg, "interface/i0", _toy_slab(0), dft_e0s=e0s)
     assert _stages(al) == {"al-explore": 1, "al-train": cfg.active_learning.committee_size, "al-select": 1}
     # labels are VASP label fireworks (added by the explore firework as a detour), exploration uses the foundation
     al_cfg = al.fws[0].tasks[0]["cfg"]
     assert al_cfg["labeller"] == "engine" and al_cfg["label_engine"]["engine"] == "vasp"
     assert al_cfg["explorer"] == "mace:" + cfg.active_learning.foundation_model
+    # the committee trains with the study's DFT isolated-atom E0s (METHOD.md 4-5), not the foundation's
+    assert cfg.active_learning.e0s == "dft" and al_cfg["e0s"] == e0s
+    with pytest.raises(ValueError, match="no isolated-atom energy"):
+        al_stage(cfg, "interface/i0", _toy_slab(0), dft_e0s={"Li": -0.3})
 
     cell = [{"key": "interface/i0", "structure": _toy_slab(0)}]
     md_first = mlmd_stage(cfg, "/m/final.model", cell, bulk=_toy_slab(1))

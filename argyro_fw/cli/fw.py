@@ -82,8 +82,23 @@ def register(sub) -> None:
     rs = sub.add_parser("results", help="the results tables from MongoDB: per study (surfaces, interfaces, bulk D, "
                         "sigma, Ea) and one row per MD analysis (SEI, crystallinity, composition, flux)")
     rs.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
-    rs.add_argument("--json", action="store_true")
+    rs.add_argument("--study", metavar="NAME", help="only this study's tables (default: every study)")
+    rs.add_argument("--json", nargs="?", const="-", metavar="DIR",
+                    help="JSON instead of text: on stdout, or with DIR one file per table (DIR/terminations.json, ...)")
+    rs.add_argument("--csv", metavar="DIR", help="write one CSV per table into DIR (studies, terminations, interfaces, "
+                    "al_iterations, validation, analyses, diffusion; the pandas DataFrames of argyro_fw.results)")
     rs.set_defaults(func=cmd_results)
+    rp = sub.add_parser("report", help="write the study report: one self-contained HTML page with the paper's tables "
+                        "and figures from MongoDB and HDF5",
+                        description="Write DIR/report.html: bulk choice and chemical potentials, the termination "
+                        "table (Table 2) with a gamma_surf chart, interfaces (Tables 3 and 4), active learning per "
+                        "interface, the MD time series and flux, bulk D and sigma with the Arrhenius plot; the study's "
+                        "published values beside ours. Works for a finished or a running study (pending and FIZZLED "
+                        "fireworks are shown). Figures are embedded; the page needs no network and no JavaScript.")
+    rp.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
+    rp.add_argument("--study", metavar="NAME", help="the study to report (default: the most recently updated)")
+    rp.add_argument("-o", "--output", default="report", metavar="DIR", help="output folder (default ./report)")
+    rp.set_defaults(func=cmd_report)
     hk = sub.add_parser(
         "install-hook",
         help="make FireWorks' own rlaunch/lpad/qlaunch in this environment use race-free id counters",
@@ -149,18 +164,36 @@ def cmd_status(args) -> int:
 def cmd_results(args) -> int:
     import json
 
+    from .. import results
     from ..report import results_rows, results_table, study_rows, study_tables
 
     db = get_launchpad(args.launchpad).db
     rows = results_rows(db)
+    if args.csv or (args.json and args.json != "-"):
+        frames = results.tables(db, args.study)
+        for p in results.write_tables(frames, args.csv, "csv") if args.csv else []:
+            print(p)
+        for p in results.write_tables(frames, args.json, "json") if args.json and args.json != "-" else []:
+            print(p)
+        return 0
     if args.json:
-        print(json.dumps({"analyses": rows, "studies": study_rows(db)}, indent=1, default=str))
+        tables = {k: json.loads(df.to_json(orient="records", default_handler=str))
+                  for k, df in results.tables(db, args.study).items()}
+        print(json.dumps({"analyses": rows, "studies": study_rows(db), "tables": tables}, indent=1, default=str))
         return 0
     tables = study_tables(db)
     if tables:
         print(tables)
         print()
     print(results_table(rows))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ..report import write_report
+
+    path = write_report(get_launchpad(args.launchpad), args.output, args.study)
+    print(path)
     return 0
 
 

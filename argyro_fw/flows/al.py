@@ -40,7 +40,7 @@ from ..dft.dataset import canonical, evenly_spaced, structure_hash, write_extxyz
 from ..engines import calculator
 from ..mlip.calculators import mace_calculator
 from ..mlip.commands import CommitteeFinetune, run_mace_train
-from ..mlip.committee import Convergence, committee_forces, force_uncertainty, most_uncertain
+from ..mlip.committee import Convergence, committee_forces, committee_md_plan, force_uncertainty, most_uncertain
 from ..mlip.datasets import assemble_initial_dataset, check_dataset
 from ..mlip.explore import langevin_frames
 from ..mlip.final import train_final_model
@@ -204,13 +204,13 @@ class TrainCommitteeMemberTask(FiretaskBase):
         d = _it_dir(run, self["iteration"]) / f"model_{self['seed']}"
         d.mkdir(exist_ok=True)
         ts = read_last(fw_spec, TrainingSet, f"al-{self['iteration']:02d}-train")
-        check_dataset(ts.train, al.e0s if isinstance(al.e0s, dict) else None)
+        check_dataset(ts.train, run.e0s if isinstance(run.e0s, dict) else None)
         name = f"committee_{self['seed']}"
         model = d / f"{name}.model"
         if not model.exists():  # a rerun after a kill reuses a finished model
             cmd = CommitteeFinetune(name=name, train_file=ts.train, valid_file=ts.valid,
                                     foundation_model=run.foundation_model, seed=int(self["seed"]), device=al.device,
-                                    workdir=str(d), e0s=al.e0s, **al.train_overrides)
+                                    workdir=str(d), e0s=run.e0s, **al.train_overrides)
             run_mace_train(cmd.argv(), d, model, "committee training")
         return FWAction(**emit(ts, CommitteeModel(path=str(model), iteration=int(self["iteration"]))))
 
@@ -232,10 +232,10 @@ class CommitteeMDSelectTask(FiretaskBase):
         ts = read_last(fw_spec, TrainingSet, f"al-{i:02d}-md-select")
         start = _atoms(run.structure)
         frames = []
-        temps = al.temperatures
-        for k, m in enumerate(models):
-            frames += langevin_frames(start, mace_calculator(m, device=al.device), temps[k % len(temps)],
-                                      al.committee_md_steps, al.committee_record_every, seed=100 * i + k)
+        plan = committee_md_plan(models, al.temperatures)
+        for k, (m, T) in enumerate(plan):
+            frames += langevin_frames(start, mace_calculator(m, device=al.device), T, al.committee_md_steps,
+                                      al.committee_record_every, seed=100 * i + k)
         unc = force_uncertainty(committee_forces(frames, models, al.device))
         db = store.database(fw_spec)
         hashes = [structure_hash(a) for a in frames]
@@ -246,7 +246,7 @@ class CommitteeMDSelectTask(FiretaskBase):
         valid = list(ase.io.read(ts.valid, ":"))
         record = {
             "al_name": run.name, "iteration": i, "dataset_size": len(ase.io.read(ts.train, ":")),
-            "dataset_file": ts.train, "models": models,
+            "dataset_file": ts.train, "models": models, "md_runs": [{"model": m, "temperature_K": T} for m, T in plan],
             "uncertainty_eV_A": {"mean": float(unc.mean()), "p95": float(np.percentile(unc, 95)), "max": float(unc.max()),
                                  "n_frames": int(len(unc))},
             "convergence": {"threshold_eV_A": conv.threshold, "percentile": conv.percentile, "converged": converged},

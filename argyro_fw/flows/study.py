@@ -89,7 +89,7 @@ def initial_workflow(cfg: StudyConfig) -> Workflow:
     is made here (``toy``), then the choose-bulk firework that adds everything else."""
     fws = [energy_firework(cfg, s, label, "relax-bulk", "bulk-dft") for label, s in bulk_candidates(cfg)]
     fws += [energy_firework(cfg, phase(name), f"phase/{name}", "relax-bulk", "phase-dft") for name in PHASE_NAMES]
-    if cfg.final_model.e0s == "dft":  # METHOD.md 4: isolated-atom energies, the final models' E0s
+    if cfg.needs_dft_e0s():  # METHOD.md 4: isolated-atom energies, the E0s of the committee and final models
         for el in E0_ELEMENTS:
             atom = Structure(Lattice.cubic(E0_BOX_A), [el], [[0.0, 0.0, 0.0]])
             fws.append(energy_firework(cfg, atom, f"e0/{el}", "e0", "e0-dft"))
@@ -134,18 +134,25 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
     return Workflow(fws + [summary], name="interfaces")
 
 
-def al_run(cfg: StudyConfig, name: str, structure: Structure) -> ALRun:
+def al_run(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None) -> ALRun:
     """The active-learning loop of one interface: the study's ``active_learning`` section as it is, plus this
-    loop's name, folder and start structure (the final model is the study's own join, not the loop's)."""
+    loop's name, folder, start structure and committee E0s (``dft``: ``dft_e0s``, the study's isolated-atom
+    energies); the final model is the study's own join, not the loop's."""
     al = cfg.active_learning
+    e0s = al.e0s
+    if e0s == "dft":
+        missing = sorted(set(E0_ELEMENTS) - set(dft_e0s or {}))
+        if missing:
+            raise ValueError(f"active learning {name}: active_learning.e0s is dft but no isolated-atom energy of {missing}")
+        e0s = dict(dft_e0s)
     return ALRun(name=name, workdir=str(Path(cfg.workdir) / "al" / name.replace("/", "_")),
                  foundation_model=foundation_path(cfg), structure=structure.as_dict(),
                  explorer=f"mace:{foundation_path(cfg)}" if al.explorer == "foundation" else al.explorer,
-                 labeller=al.labeller, al=al, label_engine=cfg.to_dict() if al.labeller == "engine" else None)
+                 labeller=al.labeller, e0s=e0s, al=al, label_engine=cfg.to_dict() if al.labeller == "engine" else None)
 
 
-def al_stage(cfg: StudyConfig, name: str, structure: Structure) -> Workflow:
-    return active_learning_workflow(al_run(cfg, name, structure), name=f"al-{name}")
+def al_stage(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None) -> Workflow:
+    return active_learning_workflow(al_run(cfg, name, structure, dft_e0s), name=f"al-{name}")
 
 
 def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None) -> Workflow:
@@ -213,7 +220,7 @@ class ChooseBulkTask(FiretaskBase):
         E = energies_from_spec(fw_spec, db)
         cands = dict(bulk_candidates(cfg))
         need = list(cands) + [f"phase/{p}" for p in PHASE_NAMES]
-        if cfg.final_model.e0s == "dft":
+        if cfg.needs_dft_e0s():
             need += [f"e0/{el}" for el in E0_ELEMENTS]
         _require(E, need, "bulk-choose")
         pool = [k for k in cands if "disordered" in k] or list(cands)
@@ -305,7 +312,7 @@ class InterfaceEnergyTask(FiretaskBase):
                                                                              for p in INTERFACE_PARTS}))
         relaxed = E[f"{key}/total"].get("structure")
         start = as_structure(relaxed) if relaxed else store.get_structure(db, cfg.name, f"{key}/total")
-        return FWAction(stored_data=to_plain(res), detours=[al_stage(cfg, key, start)])
+        return FWAction(stored_data=to_plain(res), detours=[al_stage(cfg, key, start, self["context"].get("e0s"))])
 
 
 @explicit_serialize

@@ -37,6 +37,14 @@ def force_uncertainty(forces_comm: np.ndarray) -> np.ndarray:
     return np.linalg.norm(std, axis=-1).max(axis=-1)
 
 
+
+def committee_md_plan(models: list[str], temperatures: list[float]) -> list[tuple[str, float]]:
+    """(model, temperature K) of each committee MD run: every exploration temperature and every member at least
+    once (run i: member i mod M at temperature i mod T; the study's 3 members and 400-1000 K give 4 runs)."""
+    n = max(len(models), len(temperatures))
+    return [(models[i % len(models)], float(temperatures[i % len(temperatures)])) for i in range(n)]
+
+
 @dataclass
 class Convergence:
     threshold: float = ActiveLearningCfg.threshold  # eV/A

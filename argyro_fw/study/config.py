@@ -75,7 +75,8 @@ class ActiveLearningCfg:
     threshold: float = 0.05  # eV/Å, force-uncertainty percentile below which the loop stops
     percentile: float = 95.0
     train_overrides: dict = field(default_factory=dict)  # extra mace_run_train options
-    e0s: object = "foundation"  # committee E0s: foundation | estimated | {element: E0 in eV}
+    e0s: object = "dft"  # committee E0s: dft (the study's isolated-atom fireworks, METHOD.md 4) | foundation |
+    # estimated | {element: E0 in eV}
     initial_dataset: str = ""  # extxyz of labelled frames added to iteration 0's training set
     initial_sources: list = field(default_factory=list)  # [{path, n, config_type}]: n evenly spaced frames each
     device: str = "cpu"
@@ -141,6 +142,10 @@ class StudyConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def needs_dft_e0s(self) -> bool:
+        """Whether the study computes isolated-atom energies (for the final models and/or the committee)."""
+        return self.final_model.e0s == "dft" or self.active_learning.e0s == "dft"
+
 
 @dataclass
 class FinalRun:
@@ -157,7 +162,8 @@ class FinalRun:
 class ALRun:
     """One active-learning loop: the study's :class:`ActiveLearningCfg` (``al``, never re-defaulted) and what
     belongs to this loop. ``explorer``: a calculator spec of :mod:`argyro_fw.engines` (``mace:PATH``,
-    ``chgnet``, ``toy``); ``labeller``: ``engine`` (label fireworks of the study's engine, whose config is
+    ``chgnet``, ``toy``); ``e0s``: the committee's E0s resolved (``active_learning.e0s: dft`` becomes the study's
+    isolated-atom energies); ``labeller``: ``engine`` (label fireworks of the study's engine, whose config is
     ``label_engine``) or a calculator spec; ``final``: the multi-head model trained when the loop stops."""
 
     name: str
@@ -166,6 +172,7 @@ class ALRun:
     structure: dict
     explorer: str
     labeller: str
+    e0s: object  # the committee's E0s as resolved for this loop: {element: eV} | foundation | estimated
     al: ActiveLearningCfg = field(default_factory=ActiveLearningCfg)
     label_engine: dict | None = None
     final: FinalRun | None = None
@@ -183,6 +190,9 @@ class ALRun:
             d["structure"] = d["structure"].as_dict()  # FireWorks may have made it a Structure again
         run = _section(cls, {k: v for k, v in d.items() if k not in ("al", "final")}, "active-learning run")
         run.al, run.final = d["al"], d.get("final")
+        if run.e0s == "dft" or not (run.e0s in ("foundation", "estimated") or isinstance(run.e0s, dict)):
+            raise ConfigError(f"active-learning run {run.name}: e0s must be resolved (a mapping element -> eV, "
+                              f"foundation or estimated), got {run.e0s!r}")
         if run.labeller == "engine" and not run.label_engine:
             raise ConfigError("active-learning run: labeller 'engine' needs label_engine (the study's config)")
         if run.al.committee_size < 2:
@@ -283,8 +293,8 @@ def validate(cfg: StudyConfig) -> StudyConfig:
                           f"chgnet (in-process stand-in), got {al.labeller!r}")
     if al.explorer not in ("foundation", "chgnet"):
         raise ConfigError(f"active_learning.explorer: expected foundation or chgnet, got {al.explorer!r}")
-    if not (al.e0s in ("foundation", "estimated") or (isinstance(al.e0s, dict) and al.e0s)):
-        raise ConfigError("active_learning.e0s: expected foundation, estimated or a mapping element -> E0 in eV, "
+    if not (al.e0s in ("dft", "foundation", "estimated") or (isinstance(al.e0s, dict) and al.e0s)):
+        raise ConfigError("active_learning.e0s: expected dft, foundation, estimated or a mapping element -> E0 in eV, "
                           f"got {al.e0s!r}")
     for i, src in enumerate(al.initial_sources):
         if not (isinstance(src, dict) and isinstance(src.get("path"), str) and isinstance(src.get("n"), int)
