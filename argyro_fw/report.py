@@ -386,7 +386,8 @@ def _arrhenius_figure(diff, arr: dict, arr_h5: str | None = None) -> dict:
             ax.plot(x, line, "-", color="#4477aa", lw=1,
                     label=f"Arrhenius fit of ln({q}{' T' if times_T else ''}), Ea = {ea:.3f} eV")
             s300 = results._f(a.get("at_300K_std"))
-            ax.errorbar([1000.0 / 300.0], [y300], yerr=[[0.0], [s300 if math.isfinite(s300) else 0.0]], fmt="s",
+            s300 = s300 if math.isfinite(s300) else 0.0
+            ax.errorbar([1000.0 / 300.0], [y300], yerr=[[min(s300, 0.9 * y300)], [s300]], fmt="s",
                         mfc="white", color="#4477aa", capsize=3, label=f"300 K: {y300:.3g} {unit}")
         r = ref.BULK[rkey]
         ax.plot([1000.0 / 300.0], [r.value], "*", color="#cc3311", ms=12,
