@@ -192,3 +192,41 @@ def test_bfgs_prerelax_firework_feeds_md(tmp_path, tiny_model, small_interface, 
     data = lp.launches.find_one({"fw_id": lp.fireworks.find_one({"name": "relax"})["fw_id"]})["action"]["stored_data"]
     assert data["converged"] and data["fmax"] < 0.04
     assert (tmp_path / "md" / "traj.lammpstrj").stat().st_size > 0
+
+
+def test_study_wires_the_mliap_file_the_real_converter_writes(tmp_path, tiny_model, small_interface):
+    """The GPU MD of configs/paper.yaml points at the file that mace_create_lammps_model --format=mliap really
+    writes (run here on a tiny model), and its input maps each LAMMPS type's mass to the element it names in
+    pair_coeff, every one known to the model."""
+    import shutil
+
+    from ase.data import atomic_masses, atomic_numbers, chemical_symbols
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from argyro_fw.flows.study import mlmd_stage
+    from argyro_fw.md.model_check import check_model_covers
+    from argyro_fw.mlip.final import convert_to_mliap
+    from argyro_fw.study.config import load
+
+    model = tmp_path / "final" / "final.model"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    written = convert_to_mliap(model)
+    new = sorted(p.name for p in model.parent.iterdir())
+    assert new == ["final.model", "final.model-mliap_lammps.pt"] and written == str(model) + "-mliap_lammps.pt"
+
+    cfg = load(Path(__file__).resolve().parents[1] / "configs" / "paper.yaml")
+    assert cfg.mlmd.engine == "mliap"
+    wf = mlmd_stage(cfg, str(model), [{"key": "interface/i0", "structure": AseAtomsAdaptor.get_structure(small_interface)}])
+    md = next(fw for fw in wf.fws if fw.spec["argyro_stage"] == "md").tasks[0]
+    assert md["mliap_model"] == written and Path(md["mliap_model"]).is_file()
+
+    p = MDProtocol(**md["protocol"])
+    lines = _lines(render_input(p, "mliap", "sys.data", "t", "r", mliap_model=md["mliap_model"]))
+    masses = {int(ln.split()[1]): float(ln.split()[2]) for ln in lines if ln.startswith("mass ")}
+    coeff = next(ln for ln in lines if ln.startswith("pair_coeff")).split()[3:]
+    by_mass = [chemical_symbols[int(np.argmin(np.abs(atomic_masses - masses[t])))] for t in sorted(masses)]
+    assert by_mass == coeff == p.elements and all(atomic_numbers[el] for el in coeff)
+    check_model_covers(str(model), coeff)  # the model knows every type's element (raises otherwise)
+    with pytest.raises(ArgyroError):
+        check_model_covers(str(model), coeff + ["O"])

@@ -18,6 +18,21 @@ from .commands import MultiheadFinetune, lammps_conversion_argv, run_mace_train
 from .datasets import check_dataset, select_replay
 
 
+def convert_to_mliap(model: str | Path) -> str:
+    """Convert a (multi-head) MACE model for LAMMPS ML-IAP with ``mace_create_lammps_model --format=mliap
+    --head=Default``; returns the file it wrote, :func:`argyro_fw.md.engines.mliap_path` (the one name the study
+    wires into its GPU MD). Needs cuequivariance and cuequivariance-torch."""
+    model = Path(model)
+    conv = lammps_conversion_argv(str(model))
+    conv[0] = str(Path(sys.executable).parent / conv[0])
+    proc = subprocess.run(conv, cwd=model.parent, capture_output=True, text=True)
+    out = mliap_path(model)
+    if proc.returncode != 0 or not Path(out).is_file():
+        raise RuntimeError(f"ML-IAP conversion of {model} failed (exit {proc.returncode}; expected {out}): "
+                           f"{proc.stderr[-1500:]}")
+    return out
+
+
 def train_final_model(workdir: str | Path, train: str, valid: str, foundation_model: str, final, device: str = ActiveLearningCfg.device) -> dict:
     """Train (or, after a rerun, reuse) ``workdir/final.model``; ``final``: a :class:`~argyro_fw.study.config.FinalRun`.
     Returns {"final_model", "heads", "mliap"} (mliap: the converted file or None)."""
@@ -38,12 +53,7 @@ def train_final_model(workdir: str | Path, train: str, valid: str, foundation_mo
                                 foundation_model=foundation_model, pt_train_file=str(replay), e0s=final.e0s,
                                 device=device, workdir=str(d), **final.overrides)
         run_mace_train(cmd.argv(), d, model, "final multi-head training")
-    mliap = None
-    if final.convert_mliap:
-        conv = lammps_conversion_argv(str(model))
-        conv[0] = str(Path(sys.executable).parent / conv[0])
-        subprocess.run(conv, cwd=d, check=True, capture_output=True)
-        mliap = mliap_path(model)
+    mliap = convert_to_mliap(model) if final.convert_mliap else None
     import torch  # heavy: only to read the trained model's heads
 
     heads = list(torch.load(str(model), map_location="cpu", weights_only=False).heads)
