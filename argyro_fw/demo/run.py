@@ -2,7 +2,8 @@
 
 Starts (or reuses) an embedded MongoDB under DIR/db, writes DIR/launchpad with `argyro init`,
 adds the study's workflow (`argyro study`'s first stage; the rest is added at run time) and runs
-it with rlaunch rapidfire in this process, then prints the study's tables from MongoDB.
+it with rlaunch rapidfire in this process, then prints the study's tables from MongoDB and writes
+the study report (DIR/report/report.html, `argyro report`).
 Rerunning it resumes: COMPLETED fireworks are not run again.
 """
 
@@ -24,7 +25,8 @@ from ..errors import ArgyroError, ConfigError
 from ..flows.study import initial_workflow
 from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, FWORKER_FILE, get_launchpad, init_files
 from ..recovery import recover
-from ..report import STATES, results_rows, results_table, stage_progress, study_tables
+from ..report import STATES, results_rows, results_table, stage_progress, study_tables, write_report
+from ..results import study_names
 from ..settings import DBSettings
 from ..study.config import load
 
@@ -164,6 +166,8 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
         os.chdir(cwd)
     print("[4/4] results")
     rc = print_summary(lp)
+    report = write_report(lp, d / "report", cfg.name if cfg.name in study_names(lp.db) else None)
+    print(f"Study report (tables and figures, one HTML page): {report}")
     _stop_hint(d)
     return rc
 
