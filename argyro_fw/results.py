@@ -309,7 +309,7 @@ def analyses(source: Any = None, study: str | None = None, interface: str | None
     keys = _interface_keys(db, study)
     if interface:
         q = {"interface": interface}
-    elif keys:
+    elif keys is not None:
         q = {"interface": {"$in": keys}}
     rows = []
     for d in store.read(db, store.ANALYSES.name, q, sort=[("interface", 1), ("temperature_K", 1), ("h5_path", 1)]):

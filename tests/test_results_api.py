@@ -1,0 +1,167 @@
+"""Issue 17: the results API (``argyro_fw.results``): pandas tables from any source, ``argyro results --csv/--json``,
+the HDF5 loader with units in the column names, and the README's notebook example run exactly as written.
+
+The database holds the demo study's records, written by argyro's store functions (``test_report.build_study_db``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import BIN, REPO, run
+from test_report import ITF_KEY, STUDY, build_study_db
+
+
+@pytest.fixture
+def state(launchpad_dir, tmp_path, monkeypatch):
+    from argyro_fw.launchpad import get_launchpad
+
+    lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
+    (tmp_path / "state").mkdir()
+    made = build_study_db(lp, tmp_path / "state", monkeypatch, with_fireworks=False)
+    return lp, made
+
+
+def test_tables_from_every_kind_of_source(state, launchpad_dir, db_settings):
+    from argyro_fw import results
+
+    lp, made = state
+    uri = f"mongodb://{db_settings.host}:{db_settings.port}/{db_settings.name}"
+    sources = [lp, lp.db, launchpad_dir / "my_launchpad.yaml", str(launchpad_dir / "my_launchpad.yaml"), db_settings, uri]
+    for src in sources:
+        t = results.terminations(src)
+        assert len(t) == 4 and list(t["rank"]) == [0, 1, 2, 3], type(src)
+    with pytest.raises(TypeError):
+        results.terminations(42)
+
+    t = results.terminations(lp, STUDY)
+    first = t.iloc[0]
+    # Table 2's layout: composition = slab formula / 4; the study's row with the same plane, name and composition
+    assert (first.plane, first.termination, first.composition, first.charge_e) == ("100", "Li-P-S-Cl", "Li10 P2 S8 Cl1.5", 10)
+    assert first.study_gamma_surf_eV_nm2 == 1.006 and first.gamma_surf_eV_nm2 == pytest.approx(1.08)
+    assert t.set_index("termination").loc["Li-Cl", "study_gamma_surf_eV_nm2"] == 2.203
+    assert results.terminations(lp, "no-such-study").empty
+
+    i = results.interfaces(lp, STUDY).iloc[0]
+    assert i.interface == "(100)/(100)" and i.study_interface == "(100)/(100)"
+    assert i.study_gamma_inter_eV_nm2 == -7.807 and i.study_E_str_li_eV_nm2 == 0.229
+    assert i.E_str_eV_nm2 == pytest.approx(-0.05 + 0.21) and (i.li_metal_atoms, i.argyrodite_atoms) == (99, 84)
+    assert math.isnan(i.gamma_inter_charged_eV_nm2) and i.removed_for_balance == "P2"
+
+    al = results.al_iterations(lp, STUDY)
+    assert list(al["iteration"]) == [0, 1] and list(al["dataset_size"]) == [450, 650]
+    assert list(al["converged"]) == [False, True] and list(al["selected"]) == [200, 0]
+    assert (al["uncertainty_p95_eV_A"] > 0).all() and (al["threshold_eV_A"] == 0.1).all()
+    v = results.validation(lp, STUDY)
+    assert len(v) == 6 and set(v["kind"]) == {"committee"} and (v["study_force_rmse_meV_A"] == 46.8).all()
+
+    a = results.analyses(lp, STUDY)
+    assert len(a) == 1 and a.loc[0, "interface"] == ITF_KEY and a.loc[0, "temperature_K"] == 400.0
+    s = made["summary"]
+    assert a.loc[0, "n_frames"] == s["n_frames"] == 24
+    assert a.loc[0, "final.cn.S-Li"] == pytest.approx(s["final"]["cn"]["S-Li"])
+    assert a.loc[0, "final.sei_thickness_A[1]"] == pytest.approx(s["final"]["sei_thickness_A"][1])
+    assert a.loc[0, "flux.interface.rl"] == pytest.approx(s["flux"]["interface"]["rl"])
+
+    d = results.diffusion(lp, STUDY)
+    assert list(d["temperature_K"]) == [600.0, 800.0] and (d["D_cm2_s"] > 0).all()
+    st = results.studies(lp).iloc[0]
+    assert st.study == STUDY and st.Ea_D_eV == pytest.approx(made["arrhenius"]["D"]["Ea_eV"])
+    assert st.study_D_300K == 5.79e-7 and st.mu_Li_eV == -1.906
+
+    # an empty database: every table with its columns, no rows
+    empty = results.tables(lp.db, "nothing-yet")
+    assert set(empty) == set(results.TABLES) and all(df.empty for k, df in empty.items() if k != "studies")
+    assert "gamma_surf_eV_nm2" in empty["terminations"].columns
+
+
+def test_load_analysis_units_in_column_names(state):
+    from argyro_fw import results
+
+    _, made = state
+    df = results.load_analysis(made["h5"])
+    assert df.index.name == "time [ps]" and len(df) == 24
+    assert all(re.search(r" \[[^\]]+\]$", c) for c in df.columns), list(df.columns)
+    with h5py.File(made["h5"]) as h:
+        assert np.array_equal(df.index.to_numpy(), h["time_ps"][:])
+        assert np.array_equal(df["coordination/S-Li [neighbours]"].to_numpy(), h["coordination/S-Li"][:])
+        assert np.array_equal(df["crystallinity_percent [%]"].to_numpy(), h["crystallinity_percent"][:], equal_nan=True)
+        thick = h["sei/thickness_A"][:]
+        assert np.array_equal(df["sei/thickness_A/above [Angstrom]"].to_numpy(), thick[:, 0], equal_nan=True)
+        assert np.array_equal(df["sei/thickness_A/below [Angstrom]"].to_numpy(), thick[:, 1], equal_nan=True)
+        assert np.array_equal(df["sei/composition/Cl [fraction]"].to_numpy(), h["sei/composition"][:, 2], equal_nan=True)
+        assert np.array_equal(df["flux/interface/cumulative_lr [crossings]"].to_numpy(),
+                              h["flux/interface/cumulative_lr"][:])
+        assert set(df.attrs["events"]) >= {"decomposition_end_ns", "crystallisation_start_ns"}
+        assert df.attrs["n_frames"] == 24 and df.attrs["flux"]["interface"]["units"] == "atoms/nm2/ns"
+    rdf = results.load_rdf(made["h5"])
+    assert rdf.index.name == "r [Angstrom]" and "S-P [g(r)]" in rdf.columns
+    other = made["h5"].parent / "not_an_analysis.h5"
+    with h5py.File(other, "w") as h:
+        h["x"] = [1.0]
+    with pytest.raises(ValueError, match="not an argyro analysis file"):
+        results.load_analysis(other)
+
+
+def test_cli_results_csv_and_json(state, launchpad_dir, cli_env, tmp_path):
+    from argyro_fw import results
+
+    lpfile = str(launchpad_dir / "my_launchpad.yaml")
+    p = run([str(BIN / "argyro"), "results", "-l", lpfile, "--study", STUDY, "--csv", str(tmp_path / "csv")], cli_env)
+    written = sorted(x.rsplit("/", 1)[-1] for x in p.stdout.split())
+    assert written == sorted(f"{t}.csv" for t in results.TABLES)
+    t = pd.read_csv(tmp_path / "csv" / "terminations.csv")
+    assert list(t["termination"])[:2] == ["Li-P-S-Cl", "Li-Cl"] and t.loc[0, "study_gamma_surf_eV_nm2"] == 1.006
+    assert pd.read_csv(tmp_path / "csv" / "al_iterations.csv")["dataset_size"].tolist() == [450, 650]
+    run([str(BIN / "argyro"), "results", "-l", lpfile, "--json", str(tmp_path / "js")], cli_env)
+    d = json.loads((tmp_path / "js" / "diffusion.json").read_text())
+    assert [r["temperature_K"] for r in d] == [600.0, 800.0]
+    itf = json.loads((tmp_path / "js" / "interfaces.json").read_text())[0]
+    assert itf["gamma_inter_charged_eV_nm2"] is None and itf["study_gamma_inter_eV_nm2"] == -7.807  # NaN -> null
+    # stdout JSON keeps the earlier keys and adds the tables
+    out = json.loads(run([str(BIN / "argyro"), "results", "-l", lpfile, "--json"], cli_env).stdout)
+    assert {"analyses", "studies", "tables"} <= set(out) and len(out["tables"]["terminations"]) == 4
+    assert out["analyses"][0]["interface"] == ITF_KEY
+
+
+def _readme_example() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Report and results API", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+def test_readme_notebook_example_runs_as_written(state, tmp_path, cli_env, monkeypatch):
+    """The README's notebook example, unchanged, against a launchpad at the path it names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    code = _readme_example()
+    lines = [x for x in code.strip().splitlines() if x.strip()]
+    assert len(lines) <= 10, f"the README promises a 10-line example ({len(lines)} lines)"
+    work = tmp_path / "notebook"
+    work.mkdir()
+    run([str(BIN / "argyro"), "init", "--dir", str(work / "demo-output" / "launchpad")], cli_env)
+    monkeypatch.chdir(work)
+    buf = io.StringIO()
+    ns: dict = {}
+    with contextlib.redirect_stdout(buf):
+        exec(compile(code, "README.md", "exec"), ns)
+    out = buf.getvalue()
+    assert "Li-P-S-Cl" in out and "1.006" in out and "-7.807" in out and "800.0" in out
+    assert "uncertainty_p95_eV_A" in out and "0.126" in out  # pandas elides middle columns at 80 characters
+    assert isinstance(ns["ts"], pd.DataFrame) and ns["ts"].index.name == "time [ps]"
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums()  # the plot was made
+    plt.close("all")
