@@ -11,8 +11,10 @@ from fireworks import LaunchPad
 
 from . import compat
 from .core.serialise import write_atomic
+from .dft.paw import POTCAR_ENV
 from .errors import ConfigError, DatabaseError
 from .queue.adapter import ArgyroQueueAdapter
+from .queue.profile import VASP_KIND, Site, resolve, rocket_launch
 from .settings import DBSettings
 from .templating import render
 
@@ -23,6 +25,16 @@ LAUNCHPAD_FILE, FWORKER_FILE, QADAPTER_FILE = "my_launchpad.yaml", "my_fworker.y
 DEFAULT_LAUNCHPAD = f"{DEFAULT_LAUNCHPAD_DIR}/{LAUNCHPAD_FILE}"
 
 
+def fworker_file(kind: str) -> str:
+    """The FireWorker file of one job kind (category = kind), beside FWORKER_FILE."""
+    return FWORKER_FILE.replace(".yaml", f".{kind}.yaml")
+
+
+def qadapter_file(kind: str) -> str:
+    """The queue-adapter file of one job kind, beside QADAPTER_FILE."""
+    return QADAPTER_FILE.replace(".yaml", f".{kind}.yaml")
+
+
 def init_files(
     settings: DBSettings,
     directory: str | os.PathLike = DEFAULT_LAUNCHPAD_DIR,
@@ -30,17 +42,21 @@ def init_files(
     worker_name: str | None = None,
     logdir: str | None = None,
     profile: dict | None = None,
-    argyro_cmd: str = "argyro",
+    argyro_cmd: str | None = None,
 ) -> list[Path]:
-    """Render my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml into ``directory``.
+    """Render my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml into ``directory``, and for a
+    cluster site (slurm, pbs) one my_fworker.<kind>.yaml + my_qadapter.<kind>.yaml per job kind from
+    the site ``profile`` (:mod:`argyro_fw.queue.profile`).
 
     No password is ever written: FireWorks gets it at run time through :mod:`argyro_fw.compat`.
+    Every file is rendered and checked (each adapter renders its job script) before any is written.
     Returns the paths written.
     """
     if site not in SITES:
         raise ConfigError(f"--site {site!r}: expected one of {', '.join(SITES)}")
     d = Path(directory).expanduser().resolve()
-    d.mkdir(parents=True, exist_ok=True)
+    worker = worker_name or f"argyro-{site}"
+    plan: Site = resolve(profile, site, argyro_cmd)
     ctx = dict(
         host=settings.host,
         port=settings.port,
@@ -49,24 +65,50 @@ def init_files(
         authsource=settings.authsource,
         password_env=settings.password_env,
         logdir=logdir,
-        worker_name=worker_name or f"argyro-{site}",
         site=site,
         launchpad_file=str(d / LAUNCHPAD_FILE),
-        fworker_file=str(d / FWORKER_FILE),
-        profile=profile or {},
-        argyro_cmd=argyro_cmd,
+        vasp_cmd=plan.vasp_cmd,
     )
-    texts = {
-        LAUNCHPAD_FILE: render("launchpad/my_launchpad.yaml.j2", **ctx),
-        FWORKER_FILE: render("launchpad/my_fworker.yaml.j2", **ctx),
-        QADAPTER_FILE: render(f"launchpad/my_qadapter.{site}.yaml.j2", **ctx),
-    }
+
+    def pair(job, fw_name: str, qa_name: str, worker: str) -> dict[str, str]:
+        c = dict(ctx, kind=job.kind, worker_name=worker, fworker_file=str(d / fw_name), run_in=job.run_in,
+                 qadapter=job.qadapter, rocket_launch=rocket_launch(job, str(d / LAUNCHPAD_FILE), str(d / fw_name)))
+        out = {fw_name: render("launchpad/my_fworker.yaml.j2", **c)}
+        if qa_name:
+            out[qa_name] = render(f"launchpad/my_qadapter.{site}.yaml.j2", **c)
+        return out
+
+    texts = {LAUNCHPAD_FILE: render("launchpad/my_launchpad.yaml.j2", **ctx)}
+    qa_files = []
+    if site == "local":  # no scheduler: one worker for every kind, no queue adapter
+        texts.update(pair(plan.default, FWORKER_FILE, "", worker))
+        texts[QADAPTER_FILE] = render("launchpad/my_qadapter.local.yaml.j2", **dict(ctx, fworker_file=str(d / FWORKER_FILE)))
+    else:
+        texts.update(pair(plan.default, FWORKER_FILE, QADAPTER_FILE, worker))
+        qa_files.append(QADAPTER_FILE)
+        for kind, job in plan.kinds.items():
+            texts.update(pair(job, fworker_file(kind), qadapter_file(kind), f"{worker}-{kind}"))
+            qa_files.append(qadapter_file(kind))
     for name, text in texts.items():  # all rendered and checked before any is written
         yaml.safe_load(text)
-    if site != "local":
-        qa = yaml.safe_load(texts[QADAPTER_FILE])
+    for name in qa_files:
+        qa = yaml.safe_load(texts[name])
         ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(d))
+    d.mkdir(parents=True, exist_ok=True)
     return [write_atomic(d / name, text) for name, text in texts.items()]
+
+
+def site_potcar_dir(launchpad_file: str | os.PathLike) -> str | None:
+    """The POTCAR folder VASP jobs get (``$ARGYRO_POTCAR_DIR`` in the vasp queue adapter that `argyro init`
+    wrote beside ``launchpad_file``), or None when there is no such adapter or it sets none."""
+    f = Path(launchpad_file).expanduser().parent / qadapter_file(VASP_KIND)
+    if not f.is_file():
+        return None
+    try:
+        qa = yaml.safe_load(f.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{f}: cannot be read ({exc})") from None
+    return (qa.get("env") or {}).get(POTCAR_ENV)
 
 
 def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBSettings | None = None):

@@ -230,3 +230,27 @@ def test_study_wires_the_mliap_file_the_real_converter_writes(tmp_path, tiny_mod
     check_model_covers(str(model), coeff)  # the model knows every type's element (raises otherwise)
     with pytest.raises(ArgyroError):
         check_model_covers(str(model), coeff + ["O"])
+
+
+def test_md_extend_continues_the_same_run_to_a_longer_npt(tmp_path, tiny_model, small_interface, cli_env):
+    """`argyro md extend DIR --ns X` continues a finished run from its newest restart to the new end and appends to
+    the same merged trajectory: the first frames are unchanged, the steps continue without a gap or a double."""
+    p = _protocol()
+    d = tmp_path / "run"
+    res = run_md(d, small_interface, p, tiny_model)
+    assert res["complete"] and res["n_frames"] == 41
+    first = (d / "traj.lammpstrj").read_text()
+    out = run([str(BIN / "argyro"), "md", "extend", str(d), "--ns", "0.0006", "--model", str(tiny_model)], cli_env,
+              timeout=600)
+    assert "extended to 0.0006 ns" in out.stdout
+    longer = MDProtocol(**json.loads((d / "protocol.json").read_text()))
+    assert longer.npt_ns == 0.0006 and longer.total_steps == p.total_steps + 300 and longer.n_frames() == 71
+    merged = (d / "traj.lammpstrj").read_text()
+    assert merged.startswith(first)
+    _, steps = merge_segments(d)
+    assert list(steps) == list(range(0, longer.total_steps + 1, p.dump_every))
+    assert (d / "restart.final").exists() and (d / f"protocol.{p.total_steps}.json").exists()
+    # a second extend to a shorter or equal length is refused with a one-line error
+    bad = run([str(BIN / "argyro"), "md", "extend", str(d), "--ns", "0.0006", "--model", str(tiny_model)], cli_env,
+              check=False)
+    assert bad.returncode != 0 and "must be larger" in bad.stderr and "Traceback" not in bad.stderr

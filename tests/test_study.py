@@ -117,6 +117,13 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     md_first = mlmd_stage(cfg, "/m/final.model", cell, bulk=_toy_slab(1))
     md_other = mlmd_stage(cfg, "/m/final.model", cell)
     assert _stages(md_other) == {"md-prerelax": 2, "md": 2, "analysis": 2}
+    # METHOD.md 6: one run (the first interface at 400 K) extended to 10 ns in the same run directory
+    md_ext = mlmd_stage(cfg, "/m/final.model", cell, extend=True)
+    ext = [fw for fw in md_ext.fws if fw.name.startswith("md-extend:")]
+    assert _stages(md_ext) == {"md-prerelax": 2, "md": 3, "analysis": 3} and len(ext) == 1
+    assert ext[0].tasks[0]["extend_to_ns"] == 10.0 and ext[0].name.endswith("_400K")
+    base = next(fw for fw in md_ext.fws if fw.name == ext[0].name.replace("md-extend:", "md:"))
+    assert ext[0].tasks[0]["run_dir"] == base.tasks[0]["run_dir"]
     assert _stages(md_first) == {"md-prerelax": 2, "md": 2, "analysis": 2, "bulk-md": 4, "diffusion": 4, "arrhenius": 1}
     md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "md")
     assert md.tasks[0]["engine"] == "mliap" and md.tasks[0]["protocol"]["npt_ns"] == 5.0

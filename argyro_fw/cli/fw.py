@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .. import compat
+from ..flows.stages import JOB_KINDS
 from ..launchpad import (
     DEFAULT_LAUNCHPAD,
     DEFAULT_LAUNCHPAD_DIR,
@@ -12,8 +13,10 @@ from ..launchpad import (
     LAUNCHPAD_FILE,
     QADAPTER_FILE,
     SITES,
+    fworker_file,
     get_launchpad,
     init_files,
+    qadapter_file,
 )
 from ..settings import resolve
 
@@ -23,10 +26,14 @@ PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
 def register(sub) -> None:
     p = sub.add_parser(
         "init",
-        help=f"write {LAUNCHPAD_FILE}, {FWORKER_FILE} and {QADAPTER_FILE} for the database in use",
+        help=f"write {LAUNCHPAD_FILE}, {FWORKER_FILE} and {QADAPTER_FILE} (and one worker/adapter pair per job kind "
+        "for a cluster) for the database in use",
         description=(
             "Render FireWorks' launchpad, worker and queue-adapter files from Jinja templates, pointing at "
-            "the embedded database or at --uri/$ARGYRO_DB_URI. No password is written."
+            "the embedded database or at --uri/$ARGYRO_DB_URI. No password is written. For --site slurm|pbs "
+            f"also one pair per job kind ({', '.join(JOB_KINDS)}): {fworker_file('KIND')} (category KIND) and "
+            f"{qadapter_file('KIND')} (that kind's job from the profile's jobs: section); run one "
+            "`argyro qlaunch` per kind. Every firework's spec carries its kind as _category."
         ),
     )
     p.add_argument("--site", choices=SITES, default="local", help="where fireworks run (default local)")
@@ -34,9 +41,12 @@ def register(sub) -> None:
                    help=f"output folder (default ./{DEFAULT_LAUNCHPAD_DIR})")
     p.add_argument("--name", metavar="WORKER", help="FireWorker name (default argyro-SITE)")
     p.add_argument("--no-check", action="store_true", help="do not check that the database answers")
-    p.add_argument("--profile", metavar="FILE", help="site profile YAML merged into my_qadapter.yaml (modules, "
-                   "partition, account, gpus, walltime, container_runtime, container_image, container_binds ...; see sites/)")
-    p.add_argument("--argyro-cmd", default="argyro", help="how jobs call argyro (default: argyro on the job's PATH)")
+    p.add_argument("--profile", metavar="FILE", help="site profile YAML: queue-adapter keys shared by every job "
+                   "(account, modules, env, container_runtime, container_image, container_binds ...), host_argyro, "
+                   "potcar_dir, and jobs: {KIND: nodes, ntasks, cpus_per_task, gpus, walltime, partition, run_in "
+                   "(host|container) ...} per job kind; see sites/ and argyro_fw/queue/profile.py")
+    p.add_argument("--argyro-cmd", default=None, help="how host jobs call argyro (default: the profile's host_argyro, "
+                   "else argyro on the job's PATH); container jobs call the image's argyro")
     p.set_defaults(func=cmd_init)
     rc = sub.add_parser(
         "reconcile",
@@ -143,6 +153,10 @@ def cmd_init(args) -> int:
                        argyro_cmd=args.argyro_cmd)
     for p in paths:
         print(p)
+    if args.site != "local":
+        lp = paths[0].parent
+        print(f"# one qlaunch per job kind, e.g.\n# for k in {' '.join(JOB_KINDS)}; do argyro qlaunch -l {lp / LAUNCHPAD_FILE} "
+              f"-w {lp}/{fworker_file('$k')} -q {lp}/{qadapter_file('$k')} -r rapidfire; done")
     return 0
 
 

@@ -5,29 +5,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import engines
 from ..core.chemistry import ELEMENTS
 from ..core.serialise import write_atomic
 from ..errors import ArgyroError
+from ..md.protocol import BAROSTATS, MDProtocol
+from ..study.config import MlmdCfg
 from ..templating import render
 
 
 def _protocol_args(p) -> None:
-    p.add_argument("--temperature", type=float, default=400.0, metavar="K")
-    p.add_argument("--ns", type=float, default=5.0, help="NPT duration after the NVT stage, ns (default 5)")
-    p.add_argument("--nvt-ps", type=float, default=10.0, help="NVT equilibration, ps (default 10)")
-    p.add_argument("--barostat", choices=["aniso", "tri", "iso"], default="aniso")
-    p.add_argument("--dump-every", type=int, default=100, help="steps between frames (default 100 = 0.1 ps)")
-    p.add_argument("--restart-every", type=int, default=10000, help="steps between restart files (default 10000)")
-    p.add_argument("--seed", type=int, default=4928459)
+    p.add_argument("--temperature", type=float, default=MDProtocol.temperature, metavar="K")
+    p.add_argument("--ns", type=float, default=MlmdCfg.npt_ns, help=f"NPT duration after the NVT stage, ns (default {MlmdCfg.npt_ns:g})")
+    p.add_argument("--nvt-ps", type=float, default=MlmdCfg.nvt_ps, help=f"NVT equilibration, ps (default {MlmdCfg.nvt_ps:g})")
+    p.add_argument("--barostat", choices=list(BAROSTATS), default=MDProtocol.barostat)
+    p.add_argument("--dump-every", type=int, default=MlmdCfg.dump_every,
+                   help=f"steps between frames (default {MlmdCfg.dump_every})")
+    p.add_argument("--restart-every", type=int, default=MlmdCfg.restart_every,
+                   help=f"steps between restart files (default {MlmdCfg.restart_every})")
+    p.add_argument("--seed", type=int, default=MDProtocol.seed)
 
 
 def register_render(rsub) -> None:
     p = rsub.add_parser("lammps", help="write system.data, in.lammps, the model conversion and run.sh for LAMMPS-MACE MD")
     p.add_argument("structure", metavar="STRUCTURE")
     p.add_argument("--model", required=True, help="MACE model file (.model)")
-    p.add_argument("--engine", choices=["mliap", "external"], default="mliap",
+    p.add_argument("--engine", choices=list(engines.MD), default="mliap",
                    help="mliap: GPU (KOKKOS + ML-IAP, in the container); external: CPU (fix external callback)")
-    p.add_argument("--lmp", default="lmp", help="LAMMPS binary of the GPU path (default lmp)")
+    p.add_argument("--lmp", default=MlmdCfg.lmp_binary, help=f"LAMMPS binary of the GPU path (default {MlmdCfg.lmp_binary})")
     _protocol_args(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the run directory")
     p.set_defaults(func=cmd_render_lammps)
@@ -38,13 +43,22 @@ def register(sub) -> None:
     p = sub.add_parser("md", help="run (or continue) LAMMPS-MACE MD in a run directory")
     msub = p.add_subparsers(dest="md_command", metavar="ACTION", required=True)
     r = msub.add_parser("run", help="run the remaining segments of DIR, then merge the trajectory")
+    _run_args(r)
+    r.set_defaults(func=cmd_md_run)
+    e = msub.add_parser("extend", help="extend a (finished) run's NPT stage to --ns in total and run to the new end, "
+                                       "appending to the same merged trajectory")
+    _run_args(e)
+    e.add_argument("--ns", type=float, required=True, help="the new NPT duration in total, ns (e.g. 10)")
+    e.set_defaults(func=cmd_md_extend)
+
+
+def _run_args(r) -> None:
     r.add_argument("run_dir", metavar="DIR")
     r.add_argument("--model", required=True)
-    r.add_argument("--engine", choices=["mliap", "external"], default="external")
+    r.add_argument("--engine", choices=list(engines.MD), default="external")
     r.add_argument("--mliap-model", help="converted model (<model>-mliap_lammps.pt) for --engine mliap")
-    r.add_argument("--lmp", default="lmp")
+    r.add_argument("--lmp", default=MlmdCfg.lmp_binary)
     r.add_argument("--max-segments", type=int, help="stop after N segments (walltime-sized chunks)")
-    r.set_defaults(func=cmd_md_run)
 
 
 def _protocol(args, elements):
@@ -85,16 +99,23 @@ def cmd_render_lammps(args) -> int:
 
 
 def cmd_md_run(args) -> int:
-    from ..md.protocol import MDProtocol
-    from ..md.runner import run_md
+    from ..md.runner import read_protocol, run_md
 
     d = Path(args.run_dir)
-    try:
-        protocol = MDProtocol(**json.loads((d / "protocol.json").read_text()))
-    except FileNotFoundError:
-        raise ArgyroError(f"{d / 'protocol.json'}: does not exist (argyro render lammps writes it)") from None
-    res = run_md(d, None, protocol, args.model, engine=args.engine, mliap_model=args.mliap_model, lmp_binary=args.lmp,
-                 max_segments=args.max_segments)
+    res = run_md(d, None, read_protocol(d), args.model, engine=args.engine, mliap_model=args.mliap_model,
+                 lmp_binary=args.lmp, max_segments=args.max_segments)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def cmd_md_extend(args) -> int:
+    from ..md.runner import extend_run, run_md
+
+    d = Path(args.run_dir)
+    protocol = extend_run(d, args.ns)
+    print(f"{d}: NPT extended to {protocol.npt_ns:g} ns ({protocol.total_steps} steps); continuing", flush=True)
+    res = run_md(d, None, protocol, args.model, engine=args.engine, mliap_model=args.mliap_model,
+                 lmp_binary=args.lmp, max_segments=args.max_segments)
     print(json.dumps(res, indent=1))
     return 0
 

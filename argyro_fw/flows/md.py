@@ -12,8 +12,9 @@ from ..core.serialise import as_structure
 from ..fwutils import env_chk
 from ..md.model_check import check_model_covers
 from ..md.protocol import MDProtocol
-from ..md.runner import run_md
+from ..md.runner import extend_run, read_protocol, run_md
 from ..mlip.calculators import mace_calculator
+from ..study.config import MlmdCfg
 from ..study.outputs import MDTrajectory, RelaxedStructure, emit, read_all
 
 compat.install()
@@ -51,9 +52,11 @@ class RunLammpsMDTask(FiretaskBase):
     Hands on an MDTrajectory record."""
 
     required_params = ["run_dir", "model", "protocol"]
-    optional_params = ["structure", "engine", "mliap_model", "lmp_binary", "max_segments"]
+    optional_params = ["structure", "engine", "mliap_model", "lmp_binary", "max_segments", "extend_to_ns"]
 
     def run_task(self, fw_spec):
+        if self.get("extend_to_ns"):  # continue a finished run of this run_dir to a longer NPT stage (METHOD.md 6)
+            return self._extend(fw_spec)
         relaxed = read_all(fw_spec, RelaxedStructure)
         struct = self.get("structure") or (relaxed[-1].structure if relaxed else None)
         if struct is None:
@@ -61,9 +64,22 @@ class RunLammpsMDTask(FiretaskBase):
         protocol = MDProtocol(**self["protocol"])
         res = run_md(self["run_dir"], _atoms(struct), protocol, env_chk(self["model"], fw_spec, "model"),
                      engine=self.get("engine", "external"), mliap_model=self.get("mliap_model"),
-                     lmp_binary=self.get("lmp_binary", "lmp"), max_segments=self.get("max_segments"))
+                     lmp_binary=self.get("lmp_binary", MlmdCfg.lmp_binary), max_segments=self.get("max_segments"))
         if not res["complete"]:
             # walltime-sized chunk done: run this firework again (same run_dir) to continue
+            return FWAction(stored_data=res, detours=[Firework([self], name="md-continue", spec=fw_spec)])
+        rec = MDTrajectory(path=res["trajectory"], frame_ps=protocol.dump_every * protocol.timestep_ps)
+        return FWAction(stored_data=res, **emit(rec))
+
+    def _extend(self, fw_spec):
+        d = self["run_dir"]
+        protocol = read_protocol(d)
+        if protocol.npt_ns < float(self["extend_to_ns"]):
+            protocol = extend_run(d, float(self["extend_to_ns"]))
+        res = run_md(d, None, protocol, env_chk(self["model"], fw_spec, "model"), engine=self.get("engine", "external"),
+                     mliap_model=self.get("mliap_model"), lmp_binary=self.get("lmp_binary", MlmdCfg.lmp_binary),
+                     max_segments=self.get("max_segments"))
+        if not res["complete"]:
             return FWAction(stored_data=res, detours=[Firework([self], name="md-continue", spec=fw_spec)])
         rec = MDTrajectory(path=res["trajectory"], frame_ps=protocol.dump_every * protocol.timestep_ps)
         return FWAction(stored_data=res, **emit(rec))

@@ -1,8 +1,11 @@
 """Every firework stage of the study, the kind of job each needs, and the spec that says so.
 
-Every Firework argyro builds gets its spec from :func:`stage_spec`, so that what a stage's job
-needs (the site profile sizes jobs per kind: nodes, MPI ranks, CPUs, GPUs, walltime, partition)
-is decided here, in one place.
+Every Firework argyro builds gets its spec from :func:`stage_spec`, fireworks added at run time
+(FWAction additions and detours) included. The spec carries FireWorks' own ``_category``: the job
+kind of the stage. ``argyro init`` writes one FireWorker (``category: <kind>``) and one queue
+adapter per kind from the site profile (``jobs:`` in sites/*.yaml: nodes, MPI ranks, CPUs, GPUs,
+walltime, partition, host venv or container; :mod:`argyro_fw.queue.profile`), so a job of kind K
+only ever runs fireworks of kind K, in reserved and non-reserved ``qlaunch`` alike.
 """
 
 from __future__ import annotations
@@ -26,4 +29,4 @@ def stage_spec(stage: str, **extra) -> dict:
     """The spec of a firework of ``stage`` (plus ``extra`` keys)."""
     if stage not in STAGES:
         raise ValueError(f"unknown firework stage {stage!r} (known: {', '.join(sorted(STAGES))})")
-    return {"argyro_stage": stage, **extra}
+    return {"argyro_stage": stage, "_category": STAGES[stage], **extra}

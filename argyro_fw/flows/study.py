@@ -155,9 +155,11 @@ def al_stage(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | 
     return active_learning_workflow(al_run(cfg, name, structure, dft_e0s), name=f"al-{name}")
 
 
-def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None) -> Workflow:
-    """Per interface cell and temperature: pre-relax -> MD -> analysis; with ``bulk``, per bulk
-    temperature: MD -> diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
+def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None,
+               extend: bool = False) -> Workflow:
+    """Per interface cell and temperature: pre-relax -> MD -> analysis; with ``extend``, the run at
+    ``mlmd.extend_temperature`` then goes on to ``mlmd.extend_ns`` (same run directory) -> its analysis; with
+    ``bulk``, per bulk temperature: MD -> diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
     md = cfg.mlmd
     wd = Path(cfg.workdir) / "md"
     fws = []
@@ -178,6 +180,18 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
                                                   membranes=cfg.analysis.membranes)],
                            name=f"analysis:{tag}", parents=[run], spec=stage_spec("analysis"))
             fws += [relax, run, ana]
+            if extend and md.extend_ns > md.npt_ns and float(T) == float(md.extend_temperature):
+                # METHOD.md 6: this run goes on to extend_ns; the same run directory, one merged trajectory
+                ext = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(),
+                                                engine=md.engine, mliap_model=mliap, lmp_binary=md.lmp_binary,
+                                                extend_to_ns=md.extend_ns)],
+                               name=f"md-extend:{tag}", parents=[ana], spec=stage_spec("md"))
+                ana_ext = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=cell["key"],
+                                                          temperature_K=float(T), stride=cfg.analysis.stride,
+                                                          membranes=cfg.analysis.membranes,
+                                                          h5_name=f"analysis_{md.extend_ns:g}ns.h5")],
+                                   name=f"analysis:{tag}-{md.extend_ns:g}ns", parents=[ext], spec=stage_spec("analysis"))
+                fws += [ext, ana_ext]
     if bulk is None:
         return Workflow(fws, name="mlmd")
     bm = cfg.bulk_mlmd
@@ -358,7 +372,8 @@ class StudyFinalModelTask(FiretaskBase):
             store.update_study(db, cfg.name, {"bulk_mlmd_model": model})
         rec = FinalModel(path=model, heads=res["heads"], mliap=res["mliap"])
         return FWAction(stored_data={"final_model": model, "mlmd_cell_atoms": len(cell), "built_as": how},
-                        detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}], bulk)], **emit(rec))
+                        detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}], bulk,
+                                           extend=bool(self.get("bulk_md")))], **emit(rec))
 
 
 @explicit_serialize

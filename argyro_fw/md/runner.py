@@ -65,3 +65,35 @@ def run_md(run_dir: str | Path, atoms: Atoms | None, protocol: MDProtocol, model
     traj, steps = merge_segments(d)
     return {"trajectory": str(traj), "n_frames": int(len(steps)), "segments": len(list(d.glob("segment_*"))),
             "complete": (d / "restart.final").exists()}
+
+
+def read_protocol(run_dir: str | Path) -> MDProtocol:
+    """The protocol a run directory was made with (``protocol.json``)."""
+    p = Path(run_dir) / "protocol.json"
+    try:
+        return MDProtocol(**json.loads(p.read_text()))
+    except FileNotFoundError:
+        raise ArgyroError(f"{p}: does not exist (argyro render lammps or a study MD firework writes it)") from None
+
+
+def extend_run(run_dir: str | Path, npt_ns: float) -> MDProtocol:
+    """Extend a run directory's NPT stage to ``npt_ns`` in total (METHOD.md 6: one run to 10 ns).
+
+    The new end is written into protocol.json (the old protocol kept as protocol.<old end step>.json); a
+    finished run's ``restart.final`` becomes ``restart.<its step>``, so :func:`run_md` continues from the
+    newest restart to the new end and appends to the same merged trajectory (no frame lost or doubled)."""
+    d = Path(run_dir)
+    old = read_protocol(d)
+    if npt_ns <= old.npt_ns:
+        raise ArgyroError(f"{d}: the run already has {old.npt_ns:g} ns of NPT; --ns must be larger to extend it")
+    new = MDProtocol(**dict(old.to_dict(), npt_ns=float(npt_ns)))
+    final = d / "restart.final"
+    if final.exists():
+        numbered = d / f"restart.{old.total_steps}"
+        if numbered.exists():
+            final.unlink()
+        else:
+            final.replace(numbered)
+    write_atomic(d / f"protocol.{old.total_steps}.json", json.dumps(old.to_dict(), indent=1))
+    write_atomic(d / "protocol.json", json.dumps(new.to_dict(), indent=1))
+    return new

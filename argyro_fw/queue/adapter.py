@@ -9,8 +9,12 @@ dropped line. Use in my_qadapter.yaml::
     rocket_launch: argyro rlaunch -l /abs/my_launchpad.yaml -w /abs/my_fworker.yaml singleshot
     ...
 
-GPU fireworks set ``_queueadapter: {gpus: 1, container_gpu: true}`` in their spec (FireWorks
-applies it in reserved mode). Passwords are refused in ``env``: jobs read the database password
+Jobs are sized per job kind: ``argyro init`` writes one adapter file per kind from the site
+profile (:mod:`argyro_fw.queue.profile`), paired with a FireWorker whose category is that kind,
+and every firework's spec carries its kind as ``_category`` (:func:`argyro_fw.flows.stages.stage_spec`).
+A firework may still set its own ``_queueadapter`` (FireWorks applies it in reserved mode; its keys
+are checked like these). ``ntasks`` is the job's total number of MPI ranks (PBS places
+ntasks/nodes on each node). Passwords are refused in ``env``: jobs read the database password
 from the file named by ``ARGYRO_DB_PASSWORD_FILE``.
 """
 
@@ -81,6 +85,9 @@ class ArgyroQueueAdapter(QueueAdapterBase):
             raise ArgyroError(f"queue adapter: missing required key(s) {missing}")
         if s["scheduler"] not in SCHEDULERS:
             raise ArgyroError(f"queue adapter: scheduler {s['scheduler']!r}: expected one of {', '.join(SCHEDULERS)}")
+        if int(s["ntasks"]) % int(s["nodes"]):
+            raise ArgyroError(f"queue adapter: ntasks {s['ntasks']} (MPI ranks of the job) is not a multiple of "
+                              f"nodes {s['nodes']}")
         for k in s["env"]:
             if SECRET.search(k) and not k.endswith("_FILE"):
                 raise ArgyroError(f"queue adapter: env {k} looks like a secret; job scripts never hold passwords "
@@ -92,11 +99,12 @@ class ArgyroQueueAdapter(QueueAdapterBase):
         launch_dir = os.path.abspath(launch_dir)
         try:
             prefix = container_prefix(s["container_runtime"], s["container_image"], list(s["container_binds"]),
-                                      bool(s["container_gpu"]), launch_dir)
+                                      bool(s["container_gpu"]), launch_dir, env_names=list(s["env"]))
         except ValueError as exc:
             raise ArgyroError(f"queue adapter: {exc}") from None
         command = shlex.join(prefix) + " " + s["rocket_launch"] if prefix else s["rocket_launch"]
-        ctx = dict(s, launch_dir=launch_dir, command=command, logdir=s["logdir"] or launch_dir)
+        ctx = dict(s, launch_dir=launch_dir, command=command, logdir=s["logdir"] or launch_dir,
+                   ranks_per_node=int(s["ntasks"]) // int(s["nodes"]))
         return render(f"jobs/{s['scheduler']}.sh.j2", **ctx)
 
     def submit_to_queue(self, script_file: str):

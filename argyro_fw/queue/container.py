@@ -5,9 +5,12 @@ from __future__ import annotations
 RUNTIMES = ("apptainer", "singularity", "docker", "podman", "charliecloud", "none")
 
 
-def container_prefix(runtime: str, image: str | None, binds: list[str], gpu: bool, workdir: str) -> list[str]:
+def container_prefix(runtime: str, image: str | None, binds: list[str], gpu: bool, workdir: str,
+                     env_names: list[str] | None = None) -> list[str]:
     """argv prefix for ``runtime``: apptainer/singularity exec [--nv] [--bind ...] IMAGE; docker/podman
-    run --rm [GPU flags] -v ... -w WORKDIR IMAGE; charliecloud ch-run [--bind=...] IMAGE --; none: []."""
+    run --rm [GPU flags] -v ... [-e NAME ...] -w WORKDIR IMAGE; charliecloud ch-run [--bind=...] IMAGE --;
+    none: []. ``env_names``: variables the job script exports that the command needs (apptainer,
+    singularity and ch-run pass the job's environment through; docker and podman get ``-e NAME``)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"container_runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     if runtime == "none":
@@ -26,6 +29,8 @@ def container_prefix(runtime: str, image: str | None, binds: list[str], gpu: boo
         for b in binds + [workdir]:
             src = b.split(":")[0]
             cmd += ["-v", b if ":" in b else f"{src}:{src}"]
+        for name in env_names or []:
+            cmd += ["-e", name]
         return cmd + ["-w", workdir, image]
     cmd = ["ch-run"] + [f"--bind={b}" for b in binds] + ["--cd", workdir, image, "--"]
     return cmd

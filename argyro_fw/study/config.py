@@ -107,6 +107,8 @@ class MlmdCfg:
     prerelax_steps: int = 500
     engine: str = "mliap"  # mliap (GPU, ML-IAP) | external (CPU, fix external)
     lmp_binary: str = "lmp"
+    extend_ns: float = 10.0  # METHOD.md 6: one run's NPT extended to this (the first interface at extend_temperature);
+    extend_temperature: float = 400.0  # K; extend_ns <= npt_ns: no extension
 
 
 @dataclass
@@ -341,6 +343,9 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for k in ("layers", "li_layers", "dump_every", "restart_every", "prerelax_steps"):
         if getattr(md, k) < 1:
             raise ConfigError(f"mlmd.{k}: expected >= 1")
+    if md.extend_ns > md.npt_ns and md.extend_temperature not in md.temperatures:
+        raise ConfigError(f"mlmd.extend_temperature: {md.extend_temperature:g} K is not one of mlmd.temperatures "
+                          f"{md.temperatures} (the run to extend to {md.extend_ns:g} ns)")
     bm = cfg.bulk_mlmd
     _positive_list(bm.temperatures, "bulk_mlmd.temperatures")
     if len(set(bm.temperatures)) < 2:
