@@ -109,7 +109,9 @@ def build_study_db(lp, tmp_path: Path, monkeypatch, with_fireworks: bool = True)
         "li_metal_atoms": 99, "argyrodite_atoms": 84, "composition": {"Li": 139, "P": 6, "S": 32, "Cl": 6},
         "gamma_inter_eV_nm2": -7.52, "E_str_argyrodite_eV_nm2": -0.05, "E_str_li_eV_nm2": 0.21,
         "gamma_inter_min_eV_nm2": -7.68, "energies_eV": {"total": -700.0}, "final_model": str(tmp_path / "final.model"),
-        "heads": ["Default", "pt_head"], "mlmd_cell": {"n_atoms": 2231, "built_as": "mlmd-cell"}})
+        "heads": ["Default", "pt_head"], "mlmd_cell": {"n_atoms": 2231, "built_as": "mlmd-cell"},
+        # the final model on its test set (the field argyro_fw.results.validation reads)
+        "final_validation": {"energy_rmse_meV_atom": 4.1, "force_rmse_meV_A": 44.0, "n_frames": 500}})
     # two AL iterations, the plots made by the AL plotting code
     rng = np.random.default_rng(1)
     made["al_plots"] = []
@@ -283,6 +285,7 @@ def test_report_in_headless_chromium(study_lp, tmp_path, chromium, cli_env, laun
     assert "data-missing-figure" not in text
     # the study's values beside ours, pending and FIZZLED fireworks with the error
     assert "1.006" in text and "-7.807" in text and "5.79e-07" in text and "0.139" in text
+    assert "No validation of the final model" not in text and "final.model" in text
     assert "FIZZLED" in text and "JSONDecodeError" in text and made["fireworks"]["fizzled"] in text
     assert made["fireworks"]["waiting"] in text and made["fireworks"]["ready"] in text
 

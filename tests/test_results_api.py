@@ -62,7 +62,9 @@ def test_tables_from_every_kind_of_source(state, launchpad_dir, db_settings):
     assert list(al["converged"]) == [False, True] and list(al["selected"]) == [200, 0]
     assert (al["uncertainty_p95_eV_A"] > 0).all() and (al["threshold_eV_A"] == 0.1).all()
     v = results.validation(lp, STUDY)
-    assert len(v) == 6 and set(v["kind"]) == {"committee"} and (v["study_force_rmse_meV_A"] == 46.8).all()
+    assert len(v) == 7 and list(v["kind"]).count("committee") == 6 and (v["study_force_rmse_meV_A"] == 46.8).all()
+    final = v[v["kind"] == "final"].iloc[0]
+    assert final.force_rmse_meV_A == 44.0 and final.energy_rmse_meV_atom == 4.1 and final.model.endswith("final.model")
 
     a = results.analyses(lp, STUDY)
     assert len(a) == 1 and a.loc[0, "interface"] == ITF_KEY and a.loc[0, "temperature_K"] == 400.0
