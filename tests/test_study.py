@@ -237,3 +237,45 @@ def test_decisions_energies_by_hand():
     assert r["gamma_inter_eV_nm2"] == pytest.approx(-23.6 / 4)
     assert r["E_str_argyrodite_eV_nm2"] == pytest.approx(1.0 / 4) and r["E_str_li_eV_nm2"] == pytest.approx(0.4 / 4)
     assert r["gamma_inter_min_eV_nm2"] == pytest.approx(-23.6 / 4 - 1.4 / 4)
+
+
+def test_mlmd_variants_are_distinct_balanced_choices_and_a_symmetric_charged_model(tmp_path):
+    """METHOD.md 6 variants of the first interface's MLMD cell (demo sizes): three symmetry-distinct charge-balancing
+    choices, each neutral, and the fully symmetric model, which keeps the removed atoms (charged); the study runs each
+    at 400 K for 3 ns (paper.yaml)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from argyro_fw.flows.study import mlmd_variants
+    from argyro_fw.structures.bulk import disordered_candidates
+    from argyro_fw.structures.charges import formal_charge
+    from argyro_fw.structures.surfaces import SurfaceMaker, symmetric_terminations
+
+    cfg = load(ROOT / "configs" / "demo.yaml")
+    cfg.mlmd.variant_balance_choices, cfg.mlmd.variant_symmetric = [0, 1, 2], True
+    bulk = disordered_candidates()[1]["structure"]  # the candidate with symmetric (100) terminations
+    d_100 = float(np.cbrt(bulk.lattice.volume))
+    term = symmetric_terminations(bulk, (1, 0, 0), SurfaceMaker(min_thickness=cfg.mlmd.layers * d_100))[0]
+    itf = {"key": "interface/x", "miller": [1, 0, 0], "li_plane": "100", "termination": term["termination"]}
+    vs = mlmd_variants(cfg, bulk, itf)
+    assert [v["key"] for v in vs] == ["interface/x/balance0", "interface/x/balance1", "interface/x/balance2",
+                                      "interface/x/symmetric"]
+    balanced = [v["structure"] for v in vs[:3]]
+    sm = StructureMatcher(primitive_cell=False, scale=False, attempt_supercell=False)
+    assert not sm.fit(balanced[0], balanced[1]) and not sm.fit(balanced[1], balanced[2])
+    sym = vs[3]["structure"]
+    removed = sum(vs[0]["removed_for_balance"].values())
+    # the symmetric model keeps the atoms each balanced choice removes: exactly the slab's formal charge
+    # (the Li metal is the same in all four cells)
+    q_slab = formal_charge(term["structure"])
+    assert q_slab != 0 and removed > 0
+    for b in balanced:
+        assert len(sym) == len(b) + removed and formal_charge(sym) - formal_charge(b) == q_slab
+    paper = load(PAPER)
+    assert (paper.mlmd.variant_balance_choices, paper.mlmd.variant_symmetric, paper.mlmd.variants_temperature,
+            paper.mlmd.variants_npt_ns) == ([0, 1, 2], True, 400.0, 3.0)
+    wf = mlmd_stage(paper, "/m/final.model", [{"key": "interface/x", "structure": balanced[0]}],
+                    variants=[{"key": v["key"], "structure": v["structure"]} for v in vs])
+    runs = [fw for fw in wf.fws if fw.spec["argyro_stage"] == "md"]
+    variant_runs = [fw for fw in runs if "balance" in fw.name or "symmetric" in fw.name]
+    assert len(variant_runs) == 4 and all(fw.tasks[0]["protocol"]["npt_ns"] == 3.0 and
+                                          fw.tasks[0]["protocol"]["temperature"] == 400.0 for fw in variant_runs)

@@ -155,43 +155,55 @@ def al_stage(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | 
     return active_learning_workflow(al_run(cfg, name, structure, dft_e0s), name=f"al-{name}")
 
 
+def _md_chain(cfg: StudyConfig, model: str, key: str, structure: Structure, T: float, npt_ns: float, wd: Path,
+              mliap: str | None) -> tuple[list[Firework], MDProtocol, str]:
+    """pre-relax -> MD -> analysis of one cell at temperature ``T`` for ``npt_ns`` of NPT."""
+    md = cfg.mlmd
+    tag = f"{key.replace('/', '_')}_{T:g}K"
+    p = MDProtocol(temperature=T, nvt_ps=md.nvt_ps, npt_ns=npt_ns, dump_every=md.dump_every,
+                   thermo_every=md.dump_every, restart_every=md.restart_every)
+    relax = Firework([RelaxBFGSTask(structure=structure.as_dict(), model=model, fmax=md.prerelax_fmax,
+                                    steps=md.prerelax_steps)], name=f"md-prerelax:{tag}", spec=stage_spec("md-prerelax"))
+    run = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(), engine=md.engine,
+                                    mliap_model=mliap, lmp_binary=md.lmp_binary)],
+                   name=f"md:{tag}", parents=[relax], spec=stage_spec("md"))
+    ana = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=key,
+                                          temperature_K=float(T), stride=cfg.analysis.stride,
+                                          membranes=cfg.analysis.membranes)],
+                   name=f"analysis:{tag}", parents=[run], spec=stage_spec("analysis"))
+    return [relax, run, ana], p, tag
+
+
 def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None,
-               extend: bool = False) -> Workflow:
+               extend: bool = False, variants: list[dict] | None = None) -> Workflow:
     """Per interface cell and temperature: pre-relax -> MD -> analysis; with ``extend``, the run at
-    ``mlmd.extend_temperature`` then goes on to ``mlmd.extend_ns`` (same run directory) -> its analysis; with
-    ``bulk``, per bulk temperature: MD -> diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
+    ``mlmd.extend_temperature`` then goes on to ``mlmd.extend_ns`` (same run directory) -> its analysis;
+    ``variants`` (dicts with key, structure: METHOD.md 6's charge-balancing choices and fully symmetric model) run
+    at ``mlmd.variants_temperature`` for ``mlmd.variants_npt_ns``; with ``bulk``, per bulk temperature: MD ->
+    diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
     md = cfg.mlmd
     wd = Path(cfg.workdir) / "md"
     fws = []
     mliap = mliap_path(model) if md.engine == "mliap" else None
     for cell in cells:
         for T in md.temperatures:
-            tag = f"{cell['key'].replace('/', '_')}_{T:g}K"
-            p = MDProtocol(temperature=T, nvt_ps=md.nvt_ps, npt_ns=md.npt_ns, dump_every=md.dump_every,
-                           thermo_every=md.dump_every, restart_every=md.restart_every)
-            relax = Firework([RelaxBFGSTask(structure=cell["structure"].as_dict(), model=model, fmax=md.prerelax_fmax,
-                                            steps=md.prerelax_steps)], name=f"md-prerelax:{tag}",
-                             spec=stage_spec("md-prerelax"))
-            run = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(), engine=md.engine,
-                                            mliap_model=mliap, lmp_binary=md.lmp_binary)],
-                           name=f"md:{tag}", parents=[relax], spec=stage_spec("md"))
-            ana = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=cell["key"],
-                                                  temperature_K=float(T), stride=cfg.analysis.stride,
-                                                  membranes=cfg.analysis.membranes)],
-                           name=f"analysis:{tag}", parents=[run], spec=stage_spec("analysis"))
-            fws += [relax, run, ana]
+            chain, p, tag = _md_chain(cfg, model, cell["key"], cell["structure"], T, md.npt_ns, wd, mliap)
+            fws += chain
             if extend and md.extend_ns > md.npt_ns and float(T) == float(md.extend_temperature):
                 # METHOD.md 6: this run goes on to extend_ns; the same run directory, one merged trajectory
                 ext = Firework([RunLammpsMDTask(run_dir=str(wd / tag), model=model, protocol=p.to_dict(),
                                                 engine=md.engine, mliap_model=mliap, lmp_binary=md.lmp_binary,
                                                 extend_to_ns=md.extend_ns)],
-                               name=f"md-extend:{tag}", parents=[ana], spec=stage_spec("md"))
+                               name=f"md-extend:{tag}", parents=[chain[-1]], spec=stage_spec("md"))
                 ana_ext = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=cell["key"],
                                                           temperature_K=float(T), stride=cfg.analysis.stride,
                                                           membranes=cfg.analysis.membranes,
                                                           h5_name=f"analysis_{md.extend_ns:g}ns.h5")],
                                    name=f"analysis:{tag}-{md.extend_ns:g}ns", parents=[ext], spec=stage_spec("analysis"))
                 fws += [ext, ana_ext]
+    for v in variants or []:
+        fws += _md_chain(cfg, model, v["key"], v["structure"], md.variants_temperature, md.variants_npt_ns, wd,
+                         mliap)[0]
     if bulk is None:
         return Workflow(fws, name="mlmd")
     bm = cfg.bulk_mlmd
@@ -213,6 +225,28 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
     arr = Firework([ArrheniusTask(study=cfg.name, out=str(wd / "arrhenius.h5"))], name="arrhenius", parents=diffs,
                    spec=stage_spec("arrhenius"))
     return Workflow(fws + [arr], name="mlmd")
+
+
+def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict) -> list[dict]:
+    """METHOD.md 6's variants of an interface's MLMD cell: the configured charge-balancing choices (0: lowest
+    Ewald energy) and the fully symmetric (not charge-balanced) model; a choice the slab does not have is left out
+    (named in the result's ``skipped``)."""
+    md = cfg.mlmd
+    common = dict(layers=md.layers, li_layers=md.li_layers, li_plane=itf["li_plane"], supercell=tuple(md.supercell),
+                  max_mismatch=md.max_mismatch, li_a=cfg.interfaces.li_a, termination_label=itf["termination"])
+    out = []
+    for k in md.variant_balance_choices:
+        try:
+            built = mlmd_cell(bulk, tuple(itf["miller"]), balance_choice=k, **common)
+        except ArgyroError:
+            continue
+        out.append({"key": f"{itf['key']}/balance{k}", "structure": built["structure"], "balance_choice": k,
+                    "removed_for_balance": built["removed_for_balance"], "n_atoms": built["n_atoms"]})
+    if md.variant_symmetric:
+        built = mlmd_cell(bulk, tuple(itf["miller"]), balance_slab=False, **common)
+        out.append({"key": f"{itf['key']}/symmetric", "structure": built["structure"], "balance_choice": None,
+                    "removed_for_balance": {}, "n_atoms": built["n_atoms"]})
+    return out
 
 
 def _require(energies: dict, keys: list[str], who: str) -> None:
@@ -368,12 +402,19 @@ class StudyFinalModelTask(FiretaskBase):
         store.update_interface(db, cfg.name, itf["key"], {"final_model": model, "heads": res["heads"],
                                                           "mlmd_cell": {"n_atoms": len(cell), "built_as": how}})
         bulk = as_structure(self["context"]["bulk_relaxed"]) if self.get("bulk_md") else None
+        variants = []
         if bulk is not None:
             store.update_study(db, cfg.name, {"bulk_mlmd_model": model})
+            if how == "mlmd-cell":  # METHOD.md 6: variants of the first interface's model
+                variants = mlmd_variants(cfg, ideal, itf)
+                store.put_structures(db, cfg.name, "mlmd-variant",
+                                     [(v["key"], v["structure"], {k: x for k, x in v.items() if k not in ("key", "structure")})
+                                      for v in variants])
         rec = FinalModel(path=model, heads=res["heads"], mliap=res["mliap"])
-        return FWAction(stored_data={"final_model": model, "mlmd_cell_atoms": len(cell), "built_as": how},
+        return FWAction(stored_data={"final_model": model, "mlmd_cell_atoms": len(cell), "built_as": how,
+                                     "variants": [v["key"] for v in variants]},
                         detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}], bulk,
-                                           extend=bool(self.get("bulk_md")))], **emit(rec))
+                                            extend=bulk is not None, variants=variants)], **emit(rec))
 
 
 @explicit_serialize

@@ -160,12 +160,14 @@ def match_candidates(slab: Structure, maker: InterfaceMaker | None = None) -> li
 def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = MlmdCfg.layers,
               li_layers: int = MlmdCfg.li_layers, li_plane: str = "100", supercell=(2, 2, 1),
               max_mismatch: float = MlmdCfg.max_mismatch, li_a: float = LI_A_PBE,
-              balance_slab: bool = True, termination_label: str | None = None) -> dict:
+              balance_slab: bool = True, termination_label: str | None = None, balance_choice: int = 0) -> dict:
     """A large MLMD interface cell (METHOD.md 6): the argyrodite termination ``termination`` of
     ``miller`` at least ``layers`` x d_hkl thick (d_hkl = a / sqrt(h2 + k2 + l2) of the cubic cell),
     charge-balanced (lowest Ewald choice), on ``li_layers`` planes of Li(``li_plane``), using the
     smallest-area lattice match with mismatch <= ``max_mismatch`` %, repeated by ``supercell``.
-    ``termination_label`` (e.g. "Li-S") picks the first termination with that label instead of an index."""
+    ``termination_label`` (e.g. "Li-S") picks the first termination with that label instead of an index.
+    ``balance_choice``: which symmetry-distinct charge-balancing choice (0: lowest Ewald energy; METHOD.md 6's
+    variants use 0, 1, 2); ``balance_slab=False`` keeps the symmetric, charged slab (the fully symmetric model)."""
 
     a = float(np.cbrt(slab_maker_bulk.lattice.volume))
     d_hkl = a / np.sqrt(sum(int(x) ** 2 for x in miller))
@@ -183,7 +185,10 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
     removed = {}
     if balance_slab:
         res = balance(slab, max_candidates=24)  # capped: the grouping is quadratic in the candidates
-        slab, removed = res.candidates[0]["structure"], res.removal
+        if not 0 <= balance_choice < len(res.candidates):
+            raise ArgyroError(f"balance choice {balance_choice}: this slab has {len(res.candidates)} distinct "
+                              "charge-balancing choices")
+        slab, removed = res.candidates[balance_choice]["structure"], res.removal
     maker = InterfaceMaker(li_planes=[li_plane], li_a=li_a, li_layers=li_layers, max_candidates=50)
     cands = [c for c in match_candidates(slab, maker) if c["mismatch_pct"] <= max_mismatch]
     if not cands:
@@ -193,7 +198,8 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
     cell = res["structure"].copy()
     cell.make_supercell(list(supercell))
     res.update(structure=cell, termination=term["termination"], miller=list(miller), layers=layers,
-               li_layers=li_layers, supercell=list(supercell), removed_for_balance=removed, n_atoms=len(cell),
+               li_layers=li_layers, supercell=list(supercell), removed_for_balance=removed,
+               balance_choice=balance_choice if balance_slab else None, n_atoms=len(cell),
                formula=cell.composition.formula)
     return res
 

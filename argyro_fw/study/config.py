@@ -109,6 +109,12 @@ class MlmdCfg:
     lmp_binary: str = "lmp"
     extend_ns: float = 10.0  # METHOD.md 6: one run's NPT extended to this (the first interface at extend_temperature);
     extend_temperature: float = 400.0  # K; extend_ns <= npt_ns: no extension
+    # METHOD.md 6 variants of the first interface's model: charge-balancing choices (0: lowest Ewald energy) and the
+    # fully symmetric (not charge-balanced) model, each run at variants_temperature for variants_npt_ns
+    variant_balance_choices: list = field(default_factory=lambda: [0, 1, 2])
+    variant_symmetric: bool = True
+    variants_temperature: float = 400.0  # K
+    variants_npt_ns: float = 3.0
 
 
 @dataclass
@@ -124,6 +130,10 @@ class BulkMlmdCfg:
 class AnalysisCfg:
     stride: int = 1
     membranes: dict = field(default_factory=dict)  # name -> fractional height of a flux membrane
+    # Li-flux windows (METHOD.md 7, 9), name -> [t0, t1] in ns of MD time (the NVT stage starts at 0): the
+    # amorphous SEI over a 1 ns window (which one the study does not say: here the first ns after its
+    # decomposition ends, ~0.4 ns) and the crystalline SEI over 4-5 ns
+    flux_windows: dict = field(default_factory=lambda: {"amorphous_sei": [0.5, 1.5], "crystalline_sei": [4.0, 5.0]})
 
 
 @dataclass
@@ -343,6 +353,11 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for k in ("layers", "li_layers", "dump_every", "restart_every", "prerelax_steps"):
         if getattr(md, k) < 1:
             raise ConfigError(f"mlmd.{k}: expected >= 1")
+    for i, k in enumerate(md.variant_balance_choices):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ConfigError(f"mlmd.variant_balance_choices[{i}]: expected an index >= 0 (0: lowest Ewald energy), got {k!r}")
+    if md.variants_temperature <= 0 or md.variants_npt_ns < 0:
+        raise ConfigError("mlmd.variants_temperature / variants_npt_ns: expected > 0 K and >= 0 ns")
     if md.extend_ns > md.npt_ns and md.extend_temperature not in md.temperatures:
         raise ConfigError(f"mlmd.extend_temperature: {md.extend_temperature:g} K is not one of mlmd.temperatures "
                           f"{md.temperatures} (the run to extend to {md.extend_ns:g} ns)")
@@ -355,6 +370,10 @@ def validate(cfg: StudyConfig) -> StudyConfig:
         raise ConfigError("bulk_mlmd: dump_every >= 1 and durations >= 0 expected")
     if cfg.analysis.stride < 1:
         raise ConfigError("analysis.stride: expected >= 1")
+    for name, w in cfg.analysis.flux_windows.items():
+        if not (isinstance(name, str) and name and isinstance(w, list) and len(w) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in w) and 0 <= w[0] < w[1]):
+            raise ConfigError(f"analysis.flux_windows.{name}: expected [t0, t1] in ns with 0 <= t0 < t1, got {w!r}")
     return cfg
 
 
