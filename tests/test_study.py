@@ -15,15 +15,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pymongo
 import pytest
 import yaml
+from conftest import BIN, run
 from pymatgen.core import Lattice, Structure
 
-from argyro_fw.study.config import load
 from argyro_fw.flows.study import al_stage, initial_workflow, interface_stage, mlmd_stage, surface_stage
-from conftest import BIN, run
+from argyro_fw.study.config import load
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "configs" / "paper.yaml"
@@ -204,6 +205,9 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         assert np.isclose(itf["gamma_inter_min_eV_nm2"],
                           itf["gamma_inter_eV_nm2"] - itf["E_str_argyrodite_eV_nm2"] - itf["E_str_li_eV_nm2"])
         assert itf["heads"] == ["pt_head", "Default"] and Path(itf["final_model"]).is_file()
+        fv = itf["final_validation"]  # the final model's RMSE on the loop's held-out frames
+        assert fv["n_frames"] == len(ase.io.read(fv["test_set"], ":")) >= 1
+        assert np.isfinite(fv["energy_rmse_meV_atom"]) and fv["force_rmse_meV_A"] > 0
         # the AL labels came from label fireworks of the engine, one per frame hash, stored once each
         labels = list(db.labels.find({}, {"hash": 1, "labeller": 1}))
         assert labels and {l["labeller"] for l in labels} == {"chgnet-standin"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ase.io
 from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_serialize
 from pymatgen.core import Lattice, Structure
 
@@ -40,6 +41,7 @@ from ..errors import ArgyroError
 from ..md.engines import mliap_path
 from ..md.protocol import MDProtocol
 from ..mlip.final import train_final_model
+from ..mlip.validate import rmse
 from ..structures.bulk import disordered_candidates, ordered_argyrodite
 from ..structures.energies import chemical_potentials
 from ..structures.interfaces import mlmd_cell
@@ -387,6 +389,10 @@ class StudyFinalModelTask(FiretaskBase):
         res = train_final_model(Path(cfg.workdir) / "final" / itf["key"].replace("/", "_") / "final", ds.train, ds.valid,
                                 foundation_path(cfg), final, cfg.active_learning.device)
         model = res["final_model"]
+        # METHOD.md 5 validation of the final model (Default head): on the loop's held-out validation frames until the
+        # study's AIMD test set exists (issue part 1); the committee's RMSE per iteration is in al_iterations
+        valid = list(ase.io.read(ds.valid, ":"))
+        final_validation = dict(rmse(model, valid, cfg.active_learning.device), test_set=ds.valid)
         ideal = as_structure(self["context"]["bulk_ideal"])
         md = cfg.mlmd
         try:
@@ -400,6 +406,7 @@ class StudyFinalModelTask(FiretaskBase):
             how = f"DFT interface x supercell ({exc})"
         store.put_structures(db, cfg.name, "mlmd-cell", [(f"{itf['key']}/mlmd", cell, {"built_as": how})])
         store.update_interface(db, cfg.name, itf["key"], {"final_model": model, "heads": res["heads"],
+                                                          "final_validation": final_validation,
                                                           "mlmd_cell": {"n_atoms": len(cell), "built_as": how}})
         bulk = as_structure(self["context"]["bulk_relaxed"]) if self.get("bulk_md") else None
         variants = []
