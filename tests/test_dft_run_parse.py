@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import sys
+from pathlib import Path
 
 import ase.io
 from ase import units
@@ -107,6 +108,10 @@ def test_run_firework_with_standin_completes_and_stores(tmp_path, launchpad_dir,
     assert d["custodian_corrections"] == []
     assert len(d["input_checksum"]) == 64
     assert ase.io.read(d["dataset_file"], ":")[-1].info["REF_energy"] == pytest.approx(-3.74204295)
+    # started without an MPI launcher, the stand-in is one rank (tests/test_job_kinds.py: srun -n 2 on Slurm)
+    launch_dir = lp.launches.find_one({})["launch_dir"]
+    assert sorted(p.name for p in Path(launch_dir).glob("fake_vasp.rank*")) == ["fake_vasp.rank0"]
+    assert "running on    1 total cores" in (Path(launch_dir) / "vasp.out").read_text()
 
 
 def test_custodian_correction_applied_and_recorded(tmp_path, launchpad_dir, db_settings, monkeypatch):

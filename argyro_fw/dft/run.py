@@ -1,8 +1,12 @@
 """Run VASP through custodian with a handler set per calculation kind.
 
-The VASP command comes from the site (the FireWorker's env ``vasp_cmd``, e.g. ``srun vasp_std``
-inside the container); custodian watches vasp.out, applies its corrections to the inputs and
-reruns. The corrections it made are returned, to be stored with the calculation.
+The VASP command comes from the site: the FireWorker env ``vasp_cmd`` that ``argyro init`` writes
+from the site profile, ``srun -n <ranks> vasp_std`` (mpiexec on PBS). VASP is the site's own build
+on the site's MPI, loaded by the vasp job's modules, never a binary inside argyro's image; the
+Python around it (this module, custodian) runs in the host venv or in the container, as the
+profile's ``run_in`` says (:mod:`argyro_fw.queue.profile`). Custodian watches vasp.out, applies its
+corrections to the inputs and reruns. The corrections it made are returned, to be stored with the
+calculation.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ CORRECTIONS_FILE = "argyro_corrections.json"
 
 @explicit_serialize
 class WriteVaspInputs(FiretaskBase):
-    """Write INCAR, KPOINTS, POSCAR (and POTCAR when configured or ``potcar: true``).
+    """Write INCAR, KPOINTS, POSCAR (and POTCAR when configured or ``potcar: true``: from
+    ``$ARGYRO_POTCAR_DIR``, which the vasp job exports from the site profile's ``potcar_dir``).
 
     structure: pymatgen Structure dict; kind: relax|static|aimd|label|e0; options: maker options.
     """
@@ -46,7 +47,8 @@ class WriteVaspInputs(FiretaskBase):
 
 @explicit_serialize
 class RunVaspCustodian(FiretaskBase):
-    """Run VASP under custodian. vasp_cmd defaults to the FireWorker env's ``>>vasp_cmd<<``."""
+    """Run VASP under custodian. vasp_cmd defaults to the FireWorker env's ``>>vasp_cmd<<`` (the site's
+    ``srun -n N vasp_std``, written by ``argyro init`` into my_fworker.vasp.yaml)."""
 
     required_params = ["kind"]
     optional_params = ["vasp_cmd", "max_errors", "polling_s"]
