@@ -36,6 +36,8 @@ def cmd_study(args) -> int:
     if args.check:
         print(json.dumps(cfg.to_dict(), indent=1))
         return 0
+    if args.add:  # before the workflow is built: nothing is added when a POTCAR is missing
+        check_vasp_potcars(cfg, args.config, args.launchpad)
     from ..core.serialise import write_atomic
     from ..flows.study import initial_workflow
 
@@ -46,7 +48,6 @@ def cmd_study(args) -> int:
         return 0
     from ..launchpad import get_launchpad
 
-    check_vasp_potcars(cfg, args.config, args.launchpad)
     lp = get_launchpad(args.launchpad)
     ids = lp.add_wf(wf)
     print(f"study {cfg.name!r} added: {len(ids)} fireworks (fw_ids {min(ids.values())}-{max(ids.values())}); "
