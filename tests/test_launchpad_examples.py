@@ -1,5 +1,6 @@
 """Issue 13, point 7: the commented examples in launchpad/ load with FireWorks' own readers, hold
-no password, and have the keys `argyro init` writes (so they cannot drift from it)."""
+no password, and have the keys `argyro init` writes (so they cannot drift from it). Issue 19,
+point 5: examples of one job kind's worker (vasp) and adapter (lammps-md, a GPU job)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 from conftest import REPO
 
 EXAMPLES = REPO / "launchpad"
-NAMES = ("my_launchpad", "my_fworker", "my_qadapter")
+NAMES = ("my_launchpad", "my_fworker", "my_qadapter", "my_fworker.vasp", "my_qadapter.lammps-md")
 PASSWORDISH = re.compile(r"pass(word|wd)?|secret|token", re.I)
 
 
@@ -74,8 +75,11 @@ def test_fworker_example_loads_with_fireworks():
     from fireworks import FWorker
 
     w = FWorker.from_file(str(_example("my_fworker")))
-    assert w.name == "argyro-slurm" and w.category == ""
-    assert w.env["vasp_cmd"] == "srun vasp_std" and w.env["argyro_db"]["password_env"] == "ARGYRO_DB_PASSWORD"
+    assert w.name == "argyro-slurm" and w.category == "__none__"
+    assert w.query["spec._category"] == {"$exists": False}  # never argyro's fireworks: they have a job kind
+    assert w.env["vasp_cmd"] == "srun -n 256 vasp_std" and w.env["argyro_db"]["password_env"] == "ARGYRO_DB_PASSWORD"
+    v = FWorker.from_file(str(_example("my_fworker.vasp")))
+    assert v.category == "vasp" and v.query["spec._category"] == "vasp" and v.env == w.env
 
 
 def test_qadapter_example_loads_as_argyros_adapter(tmp_path):
@@ -86,8 +90,12 @@ def test_qadapter_example_loads_as_argyros_adapter(tmp_path):
     qa = load_object_from_file(str(_example("my_qadapter")))  # what qlaunch -q does
     assert isinstance(qa, ArgyroQueueAdapter)
     script = qa.get_script_str(str(tmp_path))
-    assert "#SBATCH --gres=gpu:1" in script and "apptainer exec --nv" in script
+    assert "--gres" not in script and "apptainer exec --bind /scratch" in script
     assert "ARGYRO_DB_PASSWORD_FILE" in script and "argyro rlaunch -l" in script
+    md = load_object_from_file(str(_example("my_qadapter.lammps-md")))
+    script = md.get_script_str(str(tmp_path))
+    assert "#SBATCH --gres=gpu:1" in script and "#SBATCH --time=48:00:00" in script and "apptainer exec --nv" in script
+    assert "my_fworker.lammps-md.yaml singleshot" in script and "argyro-gpu-check" in script
 
 
 def test_examples_have_the_keys_argyro_init_writes(tmp_path):
@@ -101,4 +109,9 @@ def test_examples_have_the_keys_argyro_init_writes(tmp_path):
     for name in NAMES:
         example = yaml.safe_load(_example(name).read_text())
         assert _keys(example) == _keys(written[name]), name
-    assert written["my_fworker"] == yaml.safe_load(_example("my_fworker").read_text())
+    for name in ("my_fworker", "my_fworker.vasp"):
+        assert written[name] == yaml.safe_load(_example(name).read_text()), name
+    for name in ("my_qadapter", "my_qadapter.lammps-md"):  # the same values but the site's paths
+        example = yaml.safe_load(_example(name).read_text())
+        assert {k: v for k, v in written[name].items() if k != "rocket_launch"} == \
+            {k: v for k, v in example.items() if k != "rocket_launch"}, name

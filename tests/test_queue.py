@@ -51,11 +51,14 @@ def test_job_script_never_holds_the_password(tmp_path):
                ARGYRO_DB_URI="mongodb://alice@127.0.0.1:1/study?authSource=admin")
     run([str(BIN / "argyro"), "init", "--site", "slurm", "--no-check", "--profile",
          str(REPO / "sites" / "slurm-gpu-apptainer.yaml"), "--dir", str(tmp_path / "lp")], env)
-    qa = yaml.safe_load((tmp_path / "lp" / "my_qadapter.yaml").read_text())
-    script = ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(tmp_path))
-    texts = [script] + [p.read_text() for p in (tmp_path / "lp").iterdir()]
-    assert all(secret not in t for t in texts)
-    assert "ARGYRO_DB_PASSWORD_FILE" in script and "apptainer exec --nv" in script
+    scripts = {}
+    for f in (tmp_path / "lp").glob("my_qadapter*.yaml"):  # the one-size job and one per job kind
+        qa = yaml.safe_load(f.read_text())
+        scripts[f.name] = ArgyroQueueAdapter({k: v for k, v in qa.items() if k != "_fw_name"}).get_script_str(str(tmp_path))
+    texts = list(scripts.values()) + [p.read_text() for p in (tmp_path / "lp").iterdir()]
+    assert len(scripts) == 6 and all(secret not in t for t in texts)
+    assert all("ARGYRO_DB_PASSWORD_FILE" in s for s in scripts.values())
+    assert "apptainer exec --nv" in scripts["my_qadapter.lammps-md.yaml"]
 
 
 # --- real Slurm ---------------------------------------------------------------------------------
