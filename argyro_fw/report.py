@@ -306,7 +306,9 @@ def _md_figures(tag: str, title: str, df, is_ref_run: bool) -> list[dict]:
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
     cols = [c for c in df.columns if c.startswith("sei/thickness")]
     for c in cols:
-        ax.plot(t, df[c], lw=1.2, label=c.split(" [")[0].replace("sei/thickness_A", "thickness").replace("/", " "))
+        name = c.split(" [")[0]
+        label = {"sei/thickness_total_A": "total"}.get(name, name.replace("sei/thickness_A/", "interface "))
+        ax.plot(t, df[c], lw=1.8 if label == "total" else 1.0, label=label)
     if is_ref_run:
         ax.axhline(float(ref.ANALYSIS["sei_thickness_A"].value), color="k", ls=":", lw=1, label="study ~64 A")
     ax.set_xlabel(xlabel)
@@ -554,12 +556,26 @@ def _al_section(al, val, itf) -> list[dict]:
     return out
 
 
-def _flux_cells(entry) -> tuple[str, str]:
-    if isinstance(entry, dict) and ("lr" in entry or "rl" in entry):
-        return _n(entry.get("lr"), ".3g")["t"], _n(entry.get("rl"), ".3g")["t"]
-    if isinstance(entry, dict):
-        return "; ".join(f"{k} {_n(v, '.3g')['t']}" for k, v in entry.items()), ""
-    return _n(entry, ".3g")["t"], ""
+def _flux_rows(title: str, name: str, entry, pos) -> list[list[dict]]:
+    """The flux table's rows of one membrane: the whole run and each window, with the study's value where it has one."""
+    if not isinstance(entry, dict):
+        return [[_c(title), _c(name), _n(pos, ".3f"), _c("whole run"), _n(entry, ".3g"), _c("-"), _c("-"),
+                 _c("-", "ref"), _c("-", "ref")]]
+    d_lr, d_rl = entry.get("direction_lr", "+c"), entry.get("direction_rl", "-c")
+    dirs = f"L->R {d_lr}, R->L {d_rl}" if (d_lr, d_rl) != ("+c", "-c") else "L->R +c, R->L -c"
+    pos = entry.get("position_frac", pos)
+    rows = []
+    parts = [(None, "whole run", entry)]
+    parts += [(w, f"{w.replace('_', ' ')} ({_n(we.get('t0_ns'), 'g')['t']}-{_n(we.get('t1_ns'), 'g')['t']} ns)", we)
+              for w, we in (entry.get("windows") or {}).items() if isinstance(we, dict)]
+    for wkey, label, e in parts:
+        if wkey is not None and not (_ok(e.get("lr")) or _ok(e.get("rl"))):
+            continue  # a window the run does not reach
+        rkey = ref.FLUX_MEMBRANE_REF.get((name, wkey))
+        rows.append([_c(title), _c(name), _n(pos, ".3f"), _c(label), _n(e.get("lr"), ".3g"), _n(e.get("rl"), ".3g"),
+                     _c(dirs), _r(ref.FLUX[rkey].value, ".2f") if rkey else _c("-", "ref"),
+                     _c(rkey.replace("_", " ") if rkey else "-", "ref")])
+    return rows
 
 
 def _md_section(db, ana, itf) -> dict:
@@ -583,9 +599,11 @@ def _md_section(db, ana, itf) -> dict:
         rows += [[_c("intact PS4 fraction (final)"), _n(final.get("ps4_intact_fraction"), ".2f"), _c("-", "ref")],
                  [_c("crystallinity (%) (final)"), _n(final.get("crystallinity_percent"), ".1f"),
                   _c("amorphous 50-55, crystalline just under 80", "ref")],
-                 [_c("SEI thickness (A) (final)"),
-                  _c(" / ".join(_n(x, ".1f")["t"] for x in thick) if isinstance(thick, list) else _n(thick, ".1f")["t"], "num"),
+                 [_c("SEI thickness, total (A) (final)"), _n(final.get("sei_thickness_total_A"), ".1f"),
                   _c(ref.ANALYSIS["sei_thickness_A"].note, "ref")],
+                 [_c("SEI thickness, two interfaces (A) (final)"),
+                  _c(" / ".join(_n(x, ".1f")["t"] for x in thick) if isinstance(thick, list) else _n(thick, ".1f")["t"], "num"),
+                  _c("-", "ref")],
                  [_c("SEI composition S / P / Cl (final)"),
                   _c(" / ".join(_n(x, ".2f")["t"] for x in comp) if isinstance(comp, list) else "-", "num"),
                   _c("x, y = 0.14-0.15", "ref")]]
@@ -606,16 +624,12 @@ def _md_section(db, ana, itf) -> dict:
             missing = f"analysis file not found: {a.h5_path}"
             membranes = {}
         for m, entry in (summ.get("flux") or {}).items():
-            lr, rl = _flux_cells(entry)
-            rkey = ref.FLUX_MEMBRANE_REF.get(m)
-            pos = (membranes.get(m) or {}).get("position_frac")
-            flux_rows.append([_c(title), _c(m), _n(pos, ".3f"), _c(lr, "num"), _c(rl, "num"),
-                              _r(ref.FLUX[rkey].value, ".2f") if rkey else _c("-", "ref"),
-                              _c(rkey.replace("_", " ") if rkey else "-", "ref")])
+            flux_rows += _flux_rows(title, m, entry, (membranes.get(m) or {}).get("position_frac"))
         runs.append({"title": title, "h5": a.h5_path, "frames": a.n_frames, "duration_ps": a.duration_ps,
                      "summary": summary, "figures": figs, "missing": missing})
-    flux = _table(["run", "membrane", "position (fractional z)", "flux L->R (atoms/nm2/ns)", "flux R->L (atoms/nm2/ns)",
-                   "study L->R / R->L ((100)/(100), 400 K)", "study membrane"], flux_rows, ref_from=5)
+    flux = _table(["run", "membrane", "position (fractional z)", "window", "flux L->R (atoms/nm2/ns)",
+                   "flux R->L (atoms/nm2/ns)", "directions", "study L->R / R->L ((100)/(100), 400 K)", "study value"],
+                  flux_rows, ref_from=7)
     return {"runs": runs, "flux": flux if flux_rows else None}
 
 

@@ -159,9 +159,12 @@ FLUX = {
     "crystalline_sei": Ref((0.23, 0.23), "atoms/nm2/ns", "7", "(100)/(100) 400 K, 4-5 ns"),
     "bulk_argyrodite": Ref((35.1, 37.0), "atoms/nm2/ns", "7", "bulk argyrodite"),
 }
-#: which of our membrane names compares with which of the study's (our names from argyro_fw.analysis.pipeline)
-FLUX_MEMBRANE_REF = {"interface": "interface", "electrolyte_quarter": "amorphous_sei",
-                     "electrolyte_centre": "bulk_argyrodite"}
+#: which of our (membrane, flux window) pairs compares with which of the study's values (our membrane names from
+#: argyro_fw.analysis.pipeline, window names from the study config's analysis.flux_windows; None: the whole run).
+#: The study's amorphous-SEI membrane sits at 1/4 of the electrolyte (METHOD.md 7); where its bulk-argyrodite value
+#: was measured METHOD.md does not say, so no membrane of ours is compared with it.
+FLUX_MEMBRANE_REF = {("interface", None): "interface", ("electrolyte_quarter", "amorphous_sei"): "amorphous_sei",
+                     ("electrolyte_quarter", "crystalline_sei"): "crystalline_sei"}
 #: the interface and temperature the section 7 values are for
 ANALYSIS_INTERFACE = ("100", "100")
 ANALYSIS_TEMPERATURE_K = 400.0
