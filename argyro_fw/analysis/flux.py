@@ -10,6 +10,13 @@ membranes is split into zones k = (k + h, k + 1 - h) (h = half thickness, fracti
 whose zone goes from k to k + 1 crossed the membrane left -> right (along +c); from k to k - 1,
 right -> left. Entering the membrane and going back out on the same side is no crossing; an atom
 that starts inside the membrane is counted from the first zone it reaches.
+
+Directions (METHOD.md 9): left -> right is +c. At an interface membrane they are named by physics,
+``direction_lr`` / ``direction_rl`` = "metal_to_electrolyte" or "electrolyte_to_metal" (the two
+interfaces of a periodic cell face opposite ways along c); inside a phase they stay "+c" / "-c".
+
+Counting starts when the counter is made (the pipeline makes its counters on the frame that ends
+the NVT equilibration); ``start_frame`` is that frame's index in the analysed series.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ class FluxCounter:
     name: str
     position_frac: float
     thickness_A: float = 3.0
+    direction_lr: str = "+c"
+    direction_rl: str = "-c"
+    start_frame: int = 0
     cumulative_lr: list[int] = field(default_factory=list)
     cumulative_rl: list[int] = field(default_factory=list)
     areas_nm2: list[float] = field(default_factory=list)
@@ -73,7 +83,8 @@ class FluxCounter:
 
 def flux_per_nm2_ns(cumulative: np.ndarray, time_ps: np.ndarray, area_nm2: float,
                     t0_ps: float | None = None, t1_ps: float | None = None) -> float:
-    """Crossings per nm^2 per ns between t0 and t1 (default: the whole series)."""
+    """Crossings per nm^2 per ns between the first frame at or after t0 and the last frame at or before t1
+    (default: the whole series): (count at the later frame - count at the earlier) / area / their time apart."""
     cumulative = np.asarray(cumulative)
     time_ps = np.asarray(time_ps)
     i0 = 0 if t0_ps is None else int(np.searchsorted(time_ps, t0_ps))
@@ -82,3 +93,32 @@ def flux_per_nm2_ns(cumulative: np.ndarray, time_ps: np.ndarray, area_nm2: float
         return float("nan")
     dt_ns = (time_ps[i1] - time_ps[i0]) / 1000.0
     return float((cumulative[i1] - cumulative[i0]) / area_nm2 / dt_ns)
+
+
+def window_flux(cumulative: np.ndarray, time_ps: np.ndarray, area_nm2: float, t0_ns: float, t1_ns: float,
+                tol_ps: float = 1e-6) -> float:
+    """Flux (atoms/nm^2/ns) over the window [t0, t1] ns of ``time_ps``; NaN unless the series (the frames
+    counted by the membrane) covers the whole window to within ``tol_ps`` (a run that ends at 4.5 ns gives
+    no 4-5 ns value)."""
+    time_ps = np.asarray(time_ps, float)
+    if len(time_ps) < 2 or t0_ns * 1000.0 < time_ps[0] - tol_ps or t1_ns * 1000.0 > time_ps[-1] + tol_ps:
+        return float("nan")
+    return flux_per_nm2_ns(cumulative, time_ps, area_nm2, t0_ns * 1000.0 - tol_ps, t1_ns * 1000.0 + tol_ps)
+
+
+def plane_flux(frac_z_frames, cells, time_ps: np.ndarray, positions_frac: list[float],
+               thickness_A: float = 3.0) -> tuple[float, float, list[tuple[float, float]]]:
+    """Mean flux (+c, -c) in atoms/nm^2/ns over membranes at ``positions_frac`` through a whole trajectory
+    (``frac_z_frames``: per frame, the fractional z of the counted atoms), and the per-membrane values.
+    In a homogeneous phase (bulk argyrodite) every plane has the same expected flux: the mean of several
+    is the same quantity with less noise."""
+    counters = [FluxCounter(f"plane_{k}", p, thickness_A) for k, p in enumerate(positions_frac)]
+    for z, cell in zip(frac_z_frames, cells):
+        for fc in counters:
+            fc.update(z, cell)
+    per = []
+    for fc in counters:
+        area = float(np.mean(fc.areas_nm2))
+        per.append((flux_per_nm2_ns(fc.cumulative_lr, time_ps, area), flux_per_nm2_ns(fc.cumulative_rl, time_ps, area)))
+    arr = np.array(per, float).reshape(-1, 2)
+    return float(np.mean(arr[:, 0])), float(np.mean(arr[:, 1])), per
