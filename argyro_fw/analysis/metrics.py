@@ -43,8 +43,33 @@ def crystallinity_percent(counts: np.ndarray, codes: np.ndarray, s: int | None, 
     return float(100.0 * np.count_nonzero(counts[sm, li] == 8) / np.count_nonzero(sm))
 
 
-def sei_lithium(counts: np.ndarray, codes: np.ndarray, li: int | None, anion_codes: list[int]) -> np.ndarray:
-    """Li atoms with >= 3 neighbours among S, P, Cl (METHOD.md: they belong to the SEI)."""
-    if li is None or not anion_codes:
+def neighbours_in(pairs: tuple[np.ndarray, np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """Per atom: the number of its neighbours (pairs within the cutoff, each pair once) that are in ``mask``."""
+    i, j = pairs
+    n = len(mask)
+    return np.bincount(i[mask[j]], minlength=n) + np.bincount(j[mask[i]], minlength=n)
+
+
+def sei_lithium(pairs: tuple[np.ndarray, np.ndarray], codes: np.ndarray, li: int | None, anion_mask: np.ndarray,
+                argyrodite_mask: np.ndarray) -> np.ndarray:
+    """SEI Li (METHOD.md 7): Li with >= 3 neighbours among S, P, Cl within 3 Angstrom, counting only the S, P,
+    Cl that are not part of an intact PS4 unit (``argyrodite_mask``). Without that exclusion every Li of the
+    argyrodite (four S/Cl neighbours, two of them PS4 S) would be SEI Li."""
+    if li is None:
         return np.zeros(len(codes), dtype=bool)
-    return (codes == li) & (counts[:, anion_codes].sum(axis=1) >= 3)
+    return (codes == li) & (neighbours_in(pairs, anion_mask & ~argyrodite_mask) >= 3)
+
+
+def sei_anions(pairs: tuple[np.ndarray, np.ndarray], sei_li: np.ndarray, anion_mask: np.ndarray,
+               argyrodite_mask: np.ndarray) -> np.ndarray:
+    """The anions of the SEI: S, P, Cl bound (within 3 Angstrom) to at least one SEI Li and not part of an
+    intact PS4 unit."""
+    return anion_mask & ~argyrodite_mask & (neighbours_in(pairs, sei_li) > 0)
+
+
+def sei_composition(codes: np.ndarray, anions: np.ndarray, anion_codes: list[int | None]) -> tuple[float, ...]:
+    """Anion fractions (S, P, Cl order of ``anion_codes``) of the SEI formula Li2 S(1-x-y) P(x) Cl(y): they sum to
+    1; NaN when the SEI has no anion (no SEI Li)."""
+    n = [int(np.count_nonzero(anions & (codes == c))) if c is not None else 0 for c in anion_codes]
+    tot = sum(n)
+    return tuple(k / tot for k in n) if tot else (float("nan"),) * len(n)

@@ -40,6 +40,8 @@ def plot_h5(path: str | Path, out_dir: str | Path) -> list[Path]:
             for key, labels in (("sei/thickness_A", ["above argyrodite", "below argyrodite"]), ("sei/composition", ["S", "P", "Cl"])):
                 y = h[key][:]
                 fig, ax = plt.subplots(figsize=(6, 3.5))
+                if key == "sei/thickness_A" and "sei/thickness_total_A" in h:
+                    ax.plot(t, h["sei/thickness_total_A"][:], lw=1.2, color="k", label="total")
                 for k, lab in enumerate(labels):
                     ax.plot(t, y[:, k], lw=1, label=lab)
                 ax.set_xlabel("time (ns)")
@@ -78,14 +80,17 @@ def plot_h5(path: str | Path, out_dir: str | Path) -> list[Path]:
             save(fig, f"msd_{sp}")
         if "arrhenius" in h:
             T = h["temperature_K"][:]
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-            ax.semilogy(1000.0 / T, h["D_cm2_s"][:], "o")
-            a = h["arrhenius/D"].attrs
-            x = np.linspace(1000 / max(T.max(), 300), 1000 / 300.0, 50)
-            ax.semilogy(x, a["prefactor"] * np.exp(-a["Ea_eV"] / (8.617333262e-5 * 1000.0 / x)), "-",
-                        label=f"Ea = {a['Ea_eV']:.3f} eV")
-            ax.set_xlabel("1000 / T (1/K)")
-            ax.set_ylabel("D (cm2/s)")
-            ax.legend()
-            save(fig, "arrhenius_D")
+            for q, col, unit in (("D", "D_cm2_s", "cm2/s"), ("sigma", "sigma_S_cm", "S/cm")):
+                if f"arrhenius/{q}" not in h or col not in h:
+                    continue
+                fig, ax = plt.subplots(figsize=(6, 3.5))
+                ax.semilogy(1000.0 / T, h[col][:], "o")
+                a = h[f"arrhenius/{q}"].attrs
+                x = np.linspace(1000 / max(T.max(), 300), 1000 / 300.0, 50)
+                ax.semilogy(x, a["prefactor"] * np.exp(-a["Ea_eV"] / (8.617333262e-5 * 1000.0 / x)), "-",
+                            label=f"Ea = {a['Ea_eV']:.3f} +- {a.get('Ea_std_eV', float('nan')):.3f} eV")
+                ax.set_xlabel("1000 / T (1/K)")
+                ax.set_ylabel(f"{q} ({unit})")
+                ax.legend()
+                save(fig, f"arrhenius_{q}")
     return written
