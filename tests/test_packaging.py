@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO
 
 TEMPLATES = REPO / "argyro_fw" / "templates"
-KINDS = ("jobs", "lammps", "launchpad", "mace", "vasp")
+KINDS = ("jobs", "lammps", "launchpad", "mace", "report", "vasp")
 
 # Runs inside the temporary venv (python -I: no cwd, no PYTHON* variables on sys.path).
 PROBE = textwrap.dedent(
@@ -67,6 +67,10 @@ PROBE = textwrap.dedent(
     # lammps: the MD input of one segment
     texts["lammps/in.md"] = render_input(MDProtocol(temperature=523.0, npt_ns=0.001, nvt_ps=1.0), "external",
                                          "system.data", "traj.lammpstrj", "restart")
+    # report: `argyro report` of an empty study database (every section pending)
+    assert main(["--uri", sys.argv[2], "init", "--site", "local", "--dir", str(out / "lpr")]) == 0
+    assert main(["report", "-l", str(out / "lpr" / "my_launchpad.yaml"), "-o", str(out / "report")]) == 0
+    texts["report/report.html"] = (out / "report" / "report.html").read_text()
     print(json.dumps({"argyro_fw": argyro_fw.__file__, "templates": str(templates_dir()), "sys_path": sys.path,
                       "texts": texts}))
     """
@@ -102,7 +106,7 @@ def test_wheel_holds_every_template(wheel):
     assert not source - names, f"templates missing from the wheel (pyproject package-data): {sorted(source - names)}"
 
 
-def test_installed_copy_renders_every_kind(wheel, tmp_path):
+def test_installed_copy_renders_every_kind(wheel, tmp_path, db_settings):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     py = venv / "bin" / "python"
@@ -119,7 +123,9 @@ def test_installed_copy_renders_every_kind(wheel, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ARGYRO_", "PYTHON", "VIRTUAL_ENV")) and k != "SLURM_CONF"}
     env.update(ARGYRO_HOME=str(tmp_path / "home"), ARGYRO_DB_URI="mongodb://127.0.0.1:1/pkgcheck", HOME=str(tmp_path))
-    res = json.loads(_run([str(py), "-I", str(probe), str(out)], cwd=tmp_path, env=env).stdout.splitlines()[-1])
+    report_db = f"mongodb://{db_settings.host}:{db_settings.port}/pkgcheck_report"
+    res = json.loads(_run([str(py), "-I", str(probe), str(out), report_db], cwd=tmp_path,
+                          env=env).stdout.splitlines()[-1])
 
     # the copy that ran is the installed one, not the source tree
     installed = Path(res["argyro_fw"]).resolve()
@@ -138,4 +144,6 @@ def test_installed_copy_renders_every_kind(wheel, tmp_path):
     assert "#SBATCH --job-name=pkg-check" in t["jobs/slurm.sh"] and "#SBATCH --time=02:30:00" in t["jobs/slurm.sh"]
     assert f"cd {out / 'launch'}" in t["jobs/slurm.sh"] and "rlaunch -l" in t["jobs/slurm.sh"]
     assert "T = 523.0 K" in t["lammps/in.md"]
+    assert t["report/report.html"].lstrip().lower().startswith("<!doctype html") and "<script" not in t["report/report.html"]
+    assert all(f'<h2 id="{s}"' in t["report/report.html"] for s in ("terminations", "interfaces", "md", "diffusion"))
     assert "fix             nvt all nvt temp 523.0 523.0 0.1" in t["lammps/in.md"]
