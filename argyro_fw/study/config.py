@@ -54,7 +54,13 @@ class InterfacesCfg:
     li_a: float = LI_A_PBE  # bcc Li, Å (PBE)
     max_area: float = 500.0  # Å2
     candidates: int = 5  # ranked lattice matches built per surface; the best symmetric one is used
-    balance_candidates: int = 100  # cap of the charge-balancing enumeration (reported)
+    # charge balancing (structures/balance.py): every removal set up to symmetry, ranked by Ewald energy
+    balance_candidates: int = 100  # symmetry-distinct choices kept, ranked, in the record (MongoDB)
+    balance_top_k: int = 10  # the lowest-Ewald choices handed on as structures (the interface takes the first
+    # symmetric one)
+    balance_max_sets: int = 1_000_000  # enumerate completely up to this many removal sets; above: a uniform
+    # sample of this many (recorded as truncated, with the seed)
+    balance_seed: int = 0  # seed of that sample
 
 
 @dataclass
@@ -288,9 +294,11 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for i, p in enumerate(cfg.interfaces.li_planes):
         if p not in ("100", "110", "111"):
             raise ConfigError(f"interfaces.li_planes[{i}]: expected 100, 110 or 111, got {p!r}")
-    for k in ("li_layers", "candidates", "balance_candidates"):
+    for k in ("li_layers", "candidates", "balance_candidates", "balance_top_k", "balance_max_sets"):
         if getattr(cfg.interfaces, k) < 1:
             raise ConfigError(f"interfaces.{k}: expected >= 1")
+    if cfg.interfaces.balance_seed < 0:
+        raise ConfigError(f"interfaces.balance_seed: expected an integer >= 0, got {cfg.interfaces.balance_seed}")
     for k in ("li_a", "max_area"):
         if getattr(cfg.interfaces, k) <= 0:
             raise ConfigError(f"interfaces.{k}: expected a positive number")

@@ -31,9 +31,11 @@ def gamma_surface(e_slab: float, slab: dict, context: dict) -> float:
 
 
 def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure]) -> list[dict]:
-    """Per top surface: charge balance (the lowest-Ewald choice that keeps a face-flipping operation, else the
-    lowest), lattice match, and the best-ranked symmetric interface cell (else the best-ranked); with the
-    parts needed for the strain correction. Pure (no database)."""
+    """Per top surface: charge balance (every removal set up to symmetry ranked by Ewald energy, or a recorded
+    uniform sample when there are more than ``balance_max_sets``; of the ``balance_top_k`` lowest, the first
+    that keeps a face-flipping operation, else the lowest; the ranked list is kept in ``balance``), lattice
+    match, and the best-ranked symmetric interface cell (else the best-ranked); with the parts needed for the
+    strain correction. Pure (no database)."""
 
     out = []
     ic = cfg.interfaces
@@ -41,7 +43,8 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
                            max_candidates=ic.candidates)
     for t in top:
         slab = slab_structures[t["key"]]
-        res = balance(slab, max_candidates=ic.balance_candidates)
+        res = balance(slab, top_k=ic.balance_top_k, keep=ic.balance_candidates, max_sets=ic.balance_max_sets,
+                      seed=ic.balance_seed)
         sym = [c for c in res.candidates if is_symmetric_slab(c["structure"])]
         pick = (sym or res.candidates)[0]
         bslab = pick["structure"]
@@ -54,8 +57,10 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
         out.append({"key": key, "surface": t["key"], "termination": t["termination"], "miller": t["miller"],
                     "gamma_surf_eV_nm2": t["gamma_surf_eV_nm2"], "li_plane": best["li_plane"],
                     "mismatch_pct": best["mismatch_pct"], "area_A2": best["area_A2"], "symmetric": best["symmetric"],
-                    "removed_for_balance": res.removal, "balance_candidates": len(res.candidates),
-                    "balance_capped": res.capped, "li_metal_atoms": best["li_metal_atoms"],
+                    "removed_for_balance": res.removal, "balance_candidates": len(res.ranked),
+                    "balance_capped": res.truncated, "balance_choice": pick["rank"],
+                    "balance": dict(res.record(), chosen_rank=pick["rank"], chosen_symmetric=bool(sym)),
+                    "li_metal_atoms": best["li_metal_atoms"],
                     "argyrodite_atoms": best["argyrodite_atoms"],
                     "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},
                     "parts": interface_parts(best)})
