@@ -95,6 +95,13 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     itfs = [{"key": f"interface/i{k}", "parts": parts, "miller": [1, 0, 0], "termination": "Li-P-S-Cl",
              "li_plane": "100"} for k in range(3)]
     inter = interface_stage(cfg, itfs, context={})
+    # the interface cell (no vacuum) relaxes its ions only: rendered as --system interface, ISIF 2 (METHOD.md 4)
+    from argyro_fw.dft.inputs import maker
+
+    total = next(fw for fw in inter.fws if fw.name == "interface-dft:interface/i0/total")
+    w = total.tasks[0]
+    assert w["options"] == {"system": "interface"}
+    assert maker(w["kind"], **w["options"]).inputs(_toy_slab(0)).incar["ISIF"] == 2
     assert _stages(inter) == {"interface-dft": 15, "interface-energy": 3, "mlip-final": 3, "summary": 1}
     summary = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "summary")
     finals = {fw.fw_id for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"}
@@ -126,6 +133,11 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     base = next(fw for fw in md_ext.fws if fw.name == ext[0].name.replace("md-extend:", "md:"))
     assert ext[0].tasks[0]["run_dir"] == base.tasks[0]["run_dir"]
     assert _stages(md_first) == {"md-prerelax": 2, "md": 2, "analysis": 2, "bulk-md": 4, "diffusion": 4, "arrhenius": 1}
+    ana = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "analysis").tasks[0]
+    # membranes from the end of NVT, the study's flux windows (METHOD.md 7, 9)
+    assert ana["nvt_ps"] == 10.0 and ana["flux_windows"] == {"amorphous_sei": [0.5, 1.5], "crystalline_sei": [4.0, 5.0]}
+    dif = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "diffusion").tasks[0]
+    assert dif["flux_from_ps"] == cfg.bulk_mlmd.nvt_ps
     md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "md")
     assert md.tasks[0]["engine"] == "mliap" and md.tasks[0]["protocol"]["npt_ns"] == 5.0
     bulk_md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "bulk-md")

@@ -70,7 +70,7 @@ def register(sub) -> None:
     ml.set_defaults(func=cmd_mlmd_cell)
     bl = bsub.add_parser("balance", help="remove the fewest atoms that make the formal charge zero; ranked choices")
     bl.add_argument("structure", metavar="SLAB_OR_INTERFACE")
-    bl.add_argument("--max-candidates", type=int, default=500, help="cap on the combinations tried (reported)")
+    bl.add_argument("--max-candidates", type=int, default=500, help="how many of the ranked symmetry-distinct choices are written (every removal set is ranked)")
     bl.add_argument("--max-atoms", type=int, default=12, help="largest removal considered")
     bl.add_argument("--keep", type=int, default=10, help="write the N lowest-energy candidates (default 10)")
     bl.add_argument("-o", "--output", required=True, metavar="DIR")

@@ -11,7 +11,9 @@ from ..flows.stages import stage_spec
 #: the study's calculation kinds -> (VASP input-set kind, maker options)
 KINDS: dict[str, tuple[str, dict]] = {
     "relax-bulk": ("relax", {"system": "bulk"}),  # cell and ions relaxed
-    "relax": ("relax", {}),  # ions relaxed (slabs, interfaces)
+    "relax": ("relax", {}),  # ions relaxed (slabs: the system is told by the vacuum)
+    # an interface cell has no vacuum, so it must be named: ions only (ISIF 2), the cell of the lattice match kept
+    "relax-interface": ("relax", {"system": "interface"}),
     "static": ("static", {}),
     "e0": ("e0", {}),  # isolated atom
     "label": ("label", {}),  # training label: single point with the AIMD settings, Gamma-only

@@ -17,7 +17,7 @@ from ..study.outputs import EnergyResult, read_all
 
 def energy_firework(cfg, structure: Structure, label: str, kind: str, stage: str, parents=None):
     """One energy calculation of the study's engine. kind: relax-bulk (cell relaxed) | relax (ions) |
-    static | e0 (isolated atom) | label (a training label: VASP single point with METHOD.md 4's AIMD
+    relax-interface (ions of a periodic interface cell, no vacuum) | static | e0 (isolated atom) | label (a training label: VASP single point with METHOD.md 4's AIMD
     settings, Gamma-only)."""
     return energy_engine(cfg.engine).firework(cfg, structure, label, kind, stage, parents=parents)
 

@@ -123,7 +123,8 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
     fws, finals = [], []
     for rank, itf in enumerate(interfaces):
         parts = itf["parts"]
-        calcs = [energy_firework(cfg, parts[p], f"{itf['key']}/{p}", "relax", "interface-dft") for p in INTERFACE_PARTS]
+        calcs = [energy_firework(cfg, parts[p], f"{itf['key']}/{p}", "relax-interface" if p == "total" else "relax",
+                                 "interface-dft") for p in INTERFACE_PARTS]
         meta = {k: v for k, v in itf.items() if k != "parts"}
         energy = Firework([InterfaceEnergyTask(cfg=cfg.to_dict(), interface=meta, context=context)],
                           name=f"interface-energy:{itf['key']}", parents=calcs, spec=stage_spec("interface-energy"))
@@ -171,7 +172,8 @@ def _md_chain(cfg: StudyConfig, model: str, key: str, structure: Structure, T: f
                    name=f"md:{tag}", parents=[relax], spec=stage_spec("md"))
     ana = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=key,
                                           temperature_K=float(T), stride=cfg.analysis.stride,
-                                          membranes=cfg.analysis.membranes)],
+                                          membranes=cfg.analysis.membranes, nvt_ps=md.nvt_ps,
+                                          flux_windows=cfg.analysis.flux_windows)],
                    name=f"analysis:{tag}", parents=[run], spec=stage_spec("analysis"))
     return [relax, run, ana], p, tag
 
@@ -199,7 +201,8 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
                                name=f"md-extend:{tag}", parents=[chain[-1]], spec=stage_spec("md"))
                 ana_ext = Firework([AnalyzeTrajectoryTask(fmt="lammps-dump", type_map=p.elements, interface=cell["key"],
                                                           temperature_K=float(T), stride=cfg.analysis.stride,
-                                                          membranes=cfg.analysis.membranes,
+                                                          membranes=cfg.analysis.membranes, nvt_ps=md.nvt_ps,
+                                                          flux_windows=cfg.analysis.flux_windows,
                                                           h5_name=f"analysis_{md.extend_ns:g}ns.h5")],
                                    name=f"analysis:{tag}-{md.extend_ns:g}ns", parents=[ext], spec=stage_spec("analysis"))
                 fws += [ext, ana_ext]
@@ -220,7 +223,7 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
                                         structure=bulk_sc.as_dict(), mliap_model=mliap, lmp_binary=md.lmp_binary)],
                        name=f"bulk-md:{tag}", spec=stage_spec("bulk-md"))
         dif = Firework([BulkDiffusionTask(temperature_K=float(T), timestep_ps=p.timestep_ps, step_skip=p.dump_every,
-                                          elements=p.elements, study=cfg.name)],
+                                          elements=p.elements, study=cfg.name, flux_from_ps=bm.nvt_ps)],
                        name=f"diffusion:{tag}", parents=[run], spec=stage_spec("diffusion"))
         fws += [run, dif]
         diffs.append(dif)
@@ -429,16 +432,18 @@ class BulkDiffusionTask(FiretaskBase):
     """kinisi D and sigma of Li from the parent MD's trajectory -> diffusion.h5 + a ``diffusion`` document."""
 
     required_params = ["temperature_K", "timestep_ps", "step_skip", "elements", "study"]
+    optional_params = ["flux_from_ps"]
 
     def run_task(self, fw_spec):
         traj = read_last(fw_spec, MDTrajectory, "diffusion").path
         frames = load_frames(traj, "lammps-dump", type_map=list(self["elements"]))
         res = kinisi_diffusion(frames, "Li", float(self["temperature_K"]), float(self["timestep_ps"]),
-                               int(self["step_skip"]))
+                               int(self["step_skip"]), flux_from_ps=float(self.get("flux_from_ps", 0.0)))
         h5 = diffusion_to_h5(res, Path.cwd() / "diffusion.h5", traj)
         doc = {"study": self["study"], "temperature_K": res.temperature_K, "D_cm2_s": res.D_cm2_s,
                "D_std_cm2_s": res.D_std_cm2_s, "sigma_S_cm": res.sigma_S_cm, "sigma_std_S_cm": res.sigma_std_S_cm,
-               "sigma_mstd_S_cm": res.sigma_mstd_S_cm, "h5": str(h5), "trajectory": str(traj)}
+               "sigma_mstd_S_cm": res.sigma_mstd_S_cm, "flux_pos_c_nm2_ns": res.flux_pos_c_nm2_ns,
+               "flux_neg_c_nm2_ns": res.flux_neg_c_nm2_ns, "h5": str(h5), "trajectory": str(traj)}
         store.put_diffusion(store.database(fw_spec), doc)
         return FWAction(stored_data=to_plain(doc), **emit(DiffusionRef(h5=str(h5), temperature_K=res.temperature_K)))
 

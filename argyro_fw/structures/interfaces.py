@@ -184,7 +184,7 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
     slab = term["structure"]
     removed = {}
     if balance_slab:
-        res = balance(slab, max_candidates=24)  # capped: the grouping is quadratic in the candidates
+        res = balance(slab)  # every removal set ranked by Ewald energy up to symmetry; the top choices come back
         if not 0 <= balance_choice < len(res.candidates):
             raise ArgyroError(f"balance choice {balance_choice}: this slab has {len(res.candidates)} distinct "
                               "charge-balancing choices")
