@@ -31,6 +31,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def auth_server(path: Path, user: str, password: str):
+    """An embedded MongoDB with authentication on and one root user; yields its port, stops it after
+    (a generator for fixtures: ``yield from auth_server(...)``)."""
+    server = EmbeddedServer(path)
+    port = free_port()
+    server.start(port=port)
+    pymongo.MongoClient("127.0.0.1", port).admin.command("createUser", user, pwd=password, roles=["root"])
+    server.stop()
+    server.start(port=port, auth=True)
+    try:
+        yield port
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def db_server(tmp_path_factory):
     """(host, port) of a running MongoDB wire-protocol server."""

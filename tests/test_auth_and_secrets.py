@@ -7,29 +7,20 @@ from __future__ import annotations
 
 import os
 
-import pymongo
 import pytest
 
-from argyro_fw.db.embedded import EmbeddedServer
-from conftest import BIN, free_port, run
+from conftest import BIN, auth_server, run
 
 SECRET = "s3cr3t-Pa55word"
 
 
 @pytest.fixture(scope="module")
-def auth_server(tmp_path_factory):
-    server = EmbeddedServer(tmp_path_factory.mktemp("authdb"))
-    port = free_port()
-    server.start(port=port)
-    pymongo.MongoClient("127.0.0.1", port).admin.command("createUser", "alice", pwd=SECRET, roles=["root"])
-    server.stop()
-    server.start(port=port, auth=True)
-    yield port
-    server.stop()
+def auth_db(tmp_path_factory):
+    yield from auth_server(tmp_path_factory.mktemp("authdb"), "alice", SECRET)
 
 
-def test_password_from_env_and_file_never_written(tmp_path, auth_server):
-    port = auth_server
+def test_password_from_env_and_file_never_written(tmp_path, auth_db):
+    port = auth_db
     uri = f"mongodb://alice@127.0.0.1:{port}/study?authSource=admin"
     env = dict(os.environ, ARGYRO_HOME=str(tmp_path / "home"), ARGYRO_DB_URI=uri, ARGYRO_DB_PASSWORD=SECRET)
     p = run([str(BIN / "argyro"), "init", "--dir", str(tmp_path / "lp")], env)
@@ -62,9 +53,9 @@ def test_password_from_env_and_file_never_written(tmp_path, auth_server):
     assert "password" in out.stderr and SECRET not in out.stderr
 
 
-def test_wrong_password_is_one_line_error(tmp_path, auth_server):
+def test_wrong_password_is_one_line_error(tmp_path, auth_db):
     env = dict(os.environ, ARGYRO_HOME=str(tmp_path / "home"),
-               ARGYRO_DB_URI=f"mongodb://alice@127.0.0.1:{auth_server}/study?authSource=admin",
+               ARGYRO_DB_URI=f"mongodb://alice@127.0.0.1:{auth_db}/study?authSource=admin",
                ARGYRO_DB_PASSWORD="wrong")
     out = run([str(BIN / "argyro"), "init", "--dir", str(tmp_path / "lp")], env, check=False)
     assert out.returncode == 2

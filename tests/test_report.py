@@ -22,11 +22,10 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
-import pymongo
 import pytest
 
 from argyro_fw import store
-from conftest import BIN, REPO, free_port, run
+from conftest import BIN, REPO, auth_server, free_port, run
 from stacks import argyrodite, stack_li_li2s_argyrodite
 
 STUDY = "demo"
@@ -343,16 +342,7 @@ SECRET = "w3bgui-Pa55"
 @pytest.fixture
 def auth_db(tmp_path):
     """An authenticated embedded MongoDB (user alice): the web GUI must get its password from argyro's wrapper."""
-    from argyro_fw.db.embedded import EmbeddedServer
-
-    server = EmbeddedServer(tmp_path / "authdb")
-    port = free_port()
-    server.start(port=port)
-    pymongo.MongoClient("127.0.0.1", port).admin.command("createUser", "alice", pwd=SECRET, roles=["root"])
-    server.stop()
-    server.start(port=port, auth=True)
-    yield port
-    server.stop()
+    yield from auth_server(tmp_path / "authdb", "alice", SECRET)
 
 
 def test_lpad_webgui_through_the_wrapper(tmp_path, auth_db):
