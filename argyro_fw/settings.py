@@ -19,7 +19,7 @@ from urllib.parse import quote_plus, unquote, urlsplit, urlunsplit
 import yaml
 
 from .db.embedded import EmbeddedServer
-from .errors import ConfigError
+from .errors import ConfigError, yaml_problem
 
 DEFAULT_DB_NAME = "argyro"
 
@@ -97,7 +97,7 @@ def load_config(path: str | os.PathLike | None) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"config file {p}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"config file {p}: not valid YAML{yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p}: expected a mapping at top level, got {type(data).__name__}")
     unknown = set(data) - _CONFIG_KEYS

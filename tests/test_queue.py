@@ -58,6 +58,11 @@ def test_job_script_never_holds_the_password(tmp_path):
     texts = list(scripts.values()) + [p.read_text() for p in (tmp_path / "lp").iterdir()]
     assert len(scripts) == 6 and all(secret not in t for t in texts)
     assert all("ARGYRO_DB_PASSWORD_FILE" in s for s in scripts.values())
+    # the profile's ~/.argyro/db_password is expanded at render time (quoted, the shell would never expand it)
+    home = os.path.expanduser("~")
+    for s in scripts.values():
+        line = next(ln for ln in s.splitlines() if ln.startswith("export ARGYRO_DB_PASSWORD_FILE="))
+        assert line.split("=", 1)[1].strip("'") == f"{home}/.argyro/db_password" and "~" not in line
     assert "apptainer exec --nv" in scripts["my_qadapter.lammps-md.yaml"]
 
 

@@ -295,3 +295,13 @@ def test_mlmd_variants_are_distinct_balanced_choices_and_a_symmetric_charged_mod
     variant_runs = [fw for fw in runs if "balance" in fw.name or "symmetric" in fw.name]
     assert len(variant_runs) == 4 and all(fw.tasks[0]["protocol"]["npt_ns"] == 3.0 and
                                           fw.tasks[0]["protocol"]["temperature"] == 400.0 for fw in variant_runs)
+
+
+def test_yaml_error_names_the_line(tmp_path):
+    from argyro_fw.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmlmd:\n  temperatures: [300, 400\n  npt_ns: 5\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line 4, column \d+ \(") as e:
+        load(bad)
+    assert "\n" not in str(e.value)

@@ -92,6 +92,9 @@ class ArgyroQueueAdapter(QueueAdapterBase):
             if SECRET.search(k) and not k.endswith("_FILE"):
                 raise ArgyroError(f"queue adapter: env {k} looks like a secret; job scripts never hold passwords "
                                   "(use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
+        # a value is quoted in the script, where the shell would never expand ~: expand it now (same user, same home)
+        s["env"] = {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~") else v
+                    for k, v in s["env"].items()}
         return s
 
     def get_script_str(self, launch_dir: str) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from .. import engines
 from ..core.chemistry import A_EXP, ELEMENTS, LI_A_PBE
-from ..errors import ConfigError
+from ..errors import ConfigError, yaml_problem
 from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
 
 ENGINES = tuple(engines.ENERGY)
@@ -399,7 +399,7 @@ def load(path: str | Path) -> StudyConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"study config {p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"study config {p}: not valid YAML{yaml_problem(exc)}") from None
     try:
         cfg = from_dict(data or {})
     except ConfigError as exc:
