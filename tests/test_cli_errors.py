@@ -102,3 +102,34 @@ def test_version():
 
     p = run([str(BIN / "argyro"), "--version"], dict(os.environ))
     assert p.stdout.strip() == f"argyro {__version__}"
+
+
+@pytest.mark.parametrize("phase", ["li", "li2s", "licl"])
+def test_surfaces_of_a_non_argyrodite_bulk_are_refused(tmp_path, phase):
+    """`build surfaces` answers with a one-line error for bcc Li, Li2S and LiCl instead of rc 0 and no/nonsense slabs."""
+    from argyro_fw.structures.phases import phase as make_phase
+
+    poscar = tmp_path / "POSCAR"
+    make_phase(phase).to(filename=str(poscar), fmt="poscar")
+    p = run([str(BIN / "argyro"), "build", "surfaces", str(poscar), "-o", str(tmp_path / "out")], _env(tmp_path),
+            check=False)
+    formula = make_phase(phase).composition.reduced_formula
+    _one_line_error(p, f"bulk {formula}", "Li6PS5Cl")
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_vasp_refuses_coincident_atoms(tmp_path):
+    """Two atoms 0.2 Å apart (here across the periodic boundary) are named and nothing is written; --min-distance
+    sets the limit."""
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(6.0), ["Li", "S", "Cl"], [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.98, 0.0, 0.0]])
+    (tmp_path / "POSCAR").write_text(s.to(fmt="poscar"))
+    out = tmp_path / "in"
+    p = run([str(BIN / "argyro"), "render", "vasp", str(tmp_path / "POSCAR"), "--kind", "static", "-o", str(out)],
+            _env(tmp_path), check=False)
+    _one_line_error(p, "atoms 1 (Li) and 3 (Cl)", "0.120 Å apart", "0.5 Å")
+    assert not out.exists() or not any(out.iterdir())
+    ok = run([str(BIN / "argyro"), "render", "vasp", str(tmp_path / "POSCAR"), "--kind", "static", "--min-distance",
+              "0.1", "-o", str(out)], _env(tmp_path))
+    assert ok.returncode == 0 and (out / "POSCAR").is_file()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..core.serialise import to_plain, write_atomic
+from ..dft.inputs import MIN_DISTANCE_A
 from ..errors import ArgyroError
 from ..templating import render
 
@@ -28,6 +29,8 @@ def register_render(rsub) -> None:
     p.add_argument("--strain-to", type=float, nargs="+", metavar="X", help="relax with in-plane cell set to A B [GAMMA] (strain-energy step)")
     p.add_argument("--potcar-dir", metavar="DIR", help="PAW folder (<symbol>/POTCAR); default $ARGYRO_POTCAR_DIR")
     p.add_argument("--require-potcar", action="store_true", help="fail if no POTCAR can be assembled")
+    p.add_argument("--min-distance", type=float, default=MIN_DISTANCE_A, metavar="A",
+                   help=f"refuse a structure with two atoms closer than this, Å (default {MIN_DISTANCE_A})")
     p.add_argument("--vasp-cmd", default="srun vasp_std", help="VASP command for run.sh (default 'srun vasp_std')")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=cmd_render_vasp)
@@ -88,7 +91,8 @@ def cmd_render_vasp(args) -> int:
     inp = maker(args.kind, **_maker_options(args)).inputs(structure)
     out = Path(args.output)
     script = render("vasp/run.sh.j2", directory=str(out.resolve()), kind=args.kind, vasp_cmd=args.vasp_cmd)
-    paths = write_inputs(inp, out, potcar=True if args.require_potcar else None, potcar_directory=args.potcar_dir)
+    paths = write_inputs(inp, out, potcar=True if args.require_potcar else None, potcar_directory=args.potcar_dir,
+                         min_distance=args.min_distance)
     paths["run.sh"] = write_atomic(out / "run.sh", script, mode=0o755)
     for name in sorted(paths):
         print(paths[name])

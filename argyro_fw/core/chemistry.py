@@ -14,6 +14,8 @@ FORMAL_CHARGE: dict[str, int] = {"Li": 1, "P": 5, "S": -2, "Cl": -1}
 
 #: Li6PS5Cl, F-43m: experimental cubic lattice constant, Å (the DFT relaxation starts here)
 A_EXP: float = 9.859
+#: the argyrodite's reduced formula (surfaces and interfaces are cut from it)
+ARGYRODITE: str = "Li6PS5Cl"
 #: formula units of Li6PS5Cl in the conventional cell
 ARGYRODITE_FU: int = 4
 

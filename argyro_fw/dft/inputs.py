@@ -37,6 +37,8 @@ from .kpoints import DEFAULT_SPACING, gamma_grid, gamma_only
 from .paw import assemble_potcar, potcar_dir
 
 SYSTEMS = ("bulk", "slab", "interface")
+#: the closest two atoms may be in a written input, Å (coincident or overlapping atoms are a broken structure)
+MIN_DISTANCE_A = 0.5
 #: unpaired electrons of the free atoms (Hund's rule), the starting MAGMOM of the e0 runs
 FREE_ATOM_MAGMOM = {"Li": 1.0, "P": 3.0, "S": 2.0, "Cl": 1.0, "Al": 1.0, "H": 1.0, "O": 2.0}
 
@@ -255,14 +257,26 @@ def input_checksum(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
+def check_distances(structure: Structure, min_distance: float = MIN_DISTANCE_A) -> None:
+    """ArgyroError naming the closest pair of atoms (periodic images included) if it is closer than ``min_distance``."""
+    centres, neighbours, _, dist = structure.get_neighbor_list(min_distance)
+    if len(dist):
+        k = int(np.argmin(dist))
+        i, j = int(centres[k]), int(neighbours[k])
+        raise ArgyroError(f"atoms {i + 1} ({structure[i].specie}) and {j + 1} ({structure[j].specie}) are "
+                          f"{dist[k]:.3f} Å apart, closer than {min_distance} Å: not written (coincident atoms)")
+
+
 def write_inputs(inp: VaspInputs, directory: str | Path, potcar: bool | None = None,
-                 potcar_directory: str | Path | None = None) -> dict[str, Path]:
+                 potcar_directory: str | Path | None = None, min_distance: float = MIN_DISTANCE_A) -> dict[str, Path]:
     """Write INCAR, KPOINTS, POSCAR (and POTCAR) into ``directory``; returns name -> path.
 
     ``potcar``: True requires a configured PAW directory (ConfigError if absent); None writes a
-    POTCAR only when one is configured; False never. Everything is rendered before anything is
+    POTCAR only when one is configured; False never. A structure with two atoms closer than
+    ``min_distance`` (Å) is refused, naming them. Everything is rendered before anything is
     written, so a failure leaves no partial input set.
     """
+    check_distances(inp.structure, min_distance)
     files = render_inputs(inp)
     want_potcar = potcar if potcar is not None else potcar_dir(potcar_directory) is not None
     if want_potcar:

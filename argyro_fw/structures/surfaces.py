@@ -39,7 +39,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from ..core.chemistry import ELEMENTS, FORMAL_CHARGE
+from ..core.chemistry import ARGYRODITE, ELEMENTS, FORMAL_CHARGE
 from ..errors import ArgyroError
 from ..study.config import SurfacesCfg
 from .charges import formal_charge
@@ -69,6 +69,9 @@ def _check_bulk(bulk: Structure, miller) -> None:
     unknown = sorted({s.specie.symbol for s in bulk} - set(FORMAL_CHARGE))
     if unknown:
         raise ArgyroError(f"unknown element(s) {unknown} in the bulk: expected only {sorted(FORMAL_CHARGE)}")
+    if bulk.composition.reduced_formula != ARGYRODITE:
+        raise ArgyroError(f"bulk {bulk.composition.reduced_formula}: terminations are cut from a {ARGYRODITE} "
+                          "argyrodite cell (METHOD.md 2); other phases have no PS4 units to keep intact")
     m = tuple(int(x) for x in miller)
     if len(m) != 3 or not any(m) or any(x not in (0, 1) for x in m):
         raise ArgyroError(f"Miller index {miller}: expected three indices in {{0, 1}}, not all zero "
