@@ -51,6 +51,9 @@ def _config_with(tmp_path, change) -> Path:
     (lambda d: d["bulk_mlmd"].update(temperatures=[600]), "bulk_mlmd.temperatures"),
     (lambda d: d["final_model"].update(overrides={"max_num_epoch": 3}), "final_model.overrides.max_num_epoch"),
     (lambda d: d["surfaces"].update(planes=[[1, 1, 1]]), "surfaces.planes[0]"),
+    (lambda d: d["mlmd"].update(supercell=[1000, 1000, 1000]), "mlmd.supercell"),
+    (lambda d: d["mlmd"].update(layers=100000), "mlmd.layers"),
+    (lambda d: d["bulk_mlmd"].update(supercell=[30, 30, 30]), "bulk_mlmd.supercell"),
 ])
 def test_bad_config_is_refused_naming_the_field_and_nothing_is_added(tmp_path, cli_env, launchpad_dir, db_settings,
                                                                      change, field):
@@ -305,3 +308,19 @@ def test_yaml_error_names_the_line(tmp_path):
     with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line 4, column \d+ \(") as e:
         load(bad)
     assert "\n" not in str(e.value)
+
+
+def test_atom_bounds_of_the_paper_config_cover_its_cells():
+    """The bound on the atoms a config implies holds the study's own MLMD cells (2220-2596 atoms, METHOD.md 6) and
+    bulk cell (416 atoms) and is refused above max_atoms."""
+    from argyro_fw.errors import ConfigError
+    from argyro_fw.study.config import atoms_bounds, from_dict
+
+    cfg = load(PAPER)
+    b = atoms_bounds(cfg)
+    assert 2596 <= b["mlmd.supercell / mlmd.layers / mlmd.li_layers"] <= cfg.max_atoms
+    assert b["bulk_mlmd.supercell"] == 416 == 52 * 8
+    data = cfg.to_dict()
+    data["max_atoms"] = 2000
+    with pytest.raises(ConfigError, match="more than max_atoms 2,000"):
+        from_dict(data)

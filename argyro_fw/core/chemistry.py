@@ -16,6 +16,8 @@ FORMAL_CHARGE: dict[str, int] = {"Li": 1, "P": 5, "S": -2, "Cl": -1}
 A_EXP: float = 9.859
 #: the argyrodite's reduced formula (surfaces and interfaces are cut from it)
 ARGYRODITE: str = "Li6PS5Cl"
+#: atoms in the conventional Li6PS5Cl cell (4 formula units of 13 atoms)
+ARGYRODITE_CELL_ATOMS: int = 52
 #: formula units of Li6PS5Cl in the conventional cell
 ARGYRODITE_FU: int = 4
 

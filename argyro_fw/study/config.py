@@ -13,10 +13,11 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from .. import engines
-from ..core.chemistry import A_EXP, ELEMENTS, LI_A_PBE
+from ..core.chemistry import A_EXP, ARGYRODITE_CELL_ATOMS, ELEMENTS, LI_A_PBE
 from ..errors import ConfigError, yaml_problem
 from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
 
@@ -147,6 +148,7 @@ class StudyConfig:
     name: str = "study"
     workdir: str = "study"  # persistent folder for models and MD runs (made absolute)
     engine: str = "vasp"  # vasp | chgnet (the offline CHGNet stand-in for DFT energies)
+    max_atoms: int = 20000  # upper bound on the atoms of any structure the config implies (checked at load)
     bulk: BulkCfg = field(default_factory=BulkCfg)
     dft: DftCfg = field(default_factory=DftCfg)
     surfaces: SurfacesCfg = field(default_factory=SurfacesCfg)
@@ -277,6 +279,22 @@ def _positive_list(values, where: str, integer: bool = False) -> None:
             raise ConfigError(f"{where}[{i}]: expected a positive {'integer' if integer else 'number'}, got {v!r}")
 
 
+def atoms_bounds(cfg: StudyConfig) -> dict[str, int]:
+    """Upper bounds on the atoms of the structures a config implies, by the fields that set them: the MLMD interface
+    cells (argyrodite ``layers`` of the cubic cell's (100) spacing and ``li_layers`` of bcc Li at its densest
+    (110) packing, over the largest matched area ``interfaces.max_area``, times ``mlmd.supercell``), the DFT
+    interfaces (``surfaces.min_thickness``) and the bulk MD supercell (``bulk_mlmd.supercell``)."""
+    a, area = cfg.bulk.a, cfg.interfaces.max_area
+    arg_per_layer = ARGYRODITE_CELL_ATOMS / a ** 2 * area  # one (100) layer (d = a) of the conventional cell
+    li_per_layer = np.sqrt(2.0) / cfg.interfaces.li_a ** 2 * area  # bcc (110): the densest Li plane
+    md, sm = cfg.mlmd, cfg.mlmd.supercell
+    mlmd = (arg_per_layer * (md.layers + 1) + li_per_layer * md.li_layers) * int(np.prod(sm))
+    dft = arg_per_layer * (cfg.surfaces.min_thickness / a + 2) + li_per_layer * cfg.interfaces.li_layers
+    bulk = ARGYRODITE_CELL_ATOMS * int(np.prod(cfg.bulk_mlmd.supercell))
+    return {"mlmd.supercell / mlmd.layers / mlmd.li_layers": int(mlmd),
+            "surfaces.min_thickness / interfaces.li_layers": int(dft), "bulk_mlmd.supercell": int(bulk)}
+
+
 def validate(cfg: StudyConfig) -> StudyConfig:
     """Value checks beyond types; raises ConfigError naming the field."""
     if cfg.engine not in ENGINES:
@@ -376,6 +394,12 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     _positive_list(bm.supercell, "bulk_mlmd.supercell", integer=True)
     if bm.dump_every < 1 or bm.nvt_ps < 0 or bm.npt_ns < 0:
         raise ConfigError("bulk_mlmd: dump_every >= 1 and durations >= 0 expected")
+    if cfg.max_atoms < 1:
+        raise ConfigError(f"max_atoms: expected >= 1, got {cfg.max_atoms}")
+    for where, n in atoms_bounds(cfg).items():
+        if n > cfg.max_atoms:
+            raise ConfigError(f"{where}: the structures this implies hold up to ~{n:,} atoms, more than max_atoms "
+                              f"{cfg.max_atoms:,} (raise max_atoms if that is meant)")
     if cfg.analysis.stride < 1:
         raise ConfigError("analysis.stride: expected >= 1")
     for name, w in cfg.analysis.flux_windows.items():
