@@ -263,6 +263,10 @@ def test_study_defaults_are_defined_once():
                 pairs = [(node.target.id, node.value)]
             elif isinstance(node, ast.Call):
                 pairs = [(k.arg, k.value) for k in node.keywords if k.arg]
+                # a task's self.get("name", VALUE) re-defaults a parameter the study passes
+                if (isinstance(node.func, ast.Attribute) and node.func.attr == "get" and len(node.args) == 2
+                        and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                    pairs.append((node.args[0].value, node.args[1]))
             for name, value in pairs:
                 if name in defaults:
                     try:

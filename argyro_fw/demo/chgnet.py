@@ -19,6 +19,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from .. import compat, store
 from ..core.serialise import as_structure
 from ..flows.stages import stage_spec
+from ..study.config import DftCfg
 from ..study.outputs import EnergyResult, emit
 
 compat.install()
@@ -63,7 +64,7 @@ class ChgnetEnergyTask(FiretaskBase):
     def run_task(self, fw_spec):
         s = as_structure(self["structure"])
         e, final, forces, stress = relax_chgnet(s, bool(self.get("relax_cell", False)), int(self.get("steps", 0)),
-                                                float(self.get("fmax", 0.05)), with_forces=True)
+                                                float(self.get("fmax", DftCfg.fmax)), with_forces=True)
         doc = {"label": self["label"], "engine": ENGINE_NAME, "kind": self.get("kind", "static"), "final_energy_eV": e,
                "n_atoms": len(final), "formula": final.composition.formula, "final_structure": final.as_dict(),
                "ionic_steps": [{"energy_eV": e, "forces_eV_A": forces, "stress_eV_A3": stress}],

@@ -54,9 +54,9 @@ class RunVaspCustodian(FiretaskBase):
     optional_params = ["vasp_cmd", "max_errors", "polling_s"]
 
     def run_task(self, fw_spec):
-        cmd = env_chk(self.get("vasp_cmd", ">>vasp_cmd<<"), fw_spec, "vasp_cmd")
+        cmd = env_chk(self.get("vasp_cmd", DftCfg.vasp_cmd), fw_spec, "vasp_cmd")
         log = run_vasp(Path.cwd(), self["kind"], cmd, max_errors=self.get("max_errors", 5),
-                       polling_s=self.get("polling_s", 10.0))
+                       polling_s=self.get("polling_s", DftCfg.polling_s))
         corr = corrections(log)
         write_atomic(Path(CORRECTIONS_FILE), json.dumps(to_plain(corr)))
         return FWAction(stored_data={"custodian_corrections": to_plain(corr)})

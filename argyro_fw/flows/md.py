@@ -38,7 +38,7 @@ class RelaxBFGSTask(FiretaskBase):
         check_model_covers(model, atoms.get_chemical_symbols())
         atoms.calc = mace_calculator(model)
         opt = BFGS(atoms, logfile="bfgs.log", trajectory="bfgs.traj")
-        converged = opt.run(fmax=self.get("fmax", 0.04), steps=self.get("steps", 2000))
+        converged = opt.run(fmax=self.get("fmax", MlmdCfg.prerelax_fmax), steps=self.get("steps", MlmdCfg.prerelax_steps))
         s = AseAtomsAdaptor.get_structure(atoms)
         fmax = float((atoms.get_forces() ** 2).sum(axis=1).max() ** 0.5)
         return FWAction(stored_data={"converged": bool(converged), "fmax": fmax, "energy_eV": atoms.get_potential_energy()},

@@ -111,7 +111,7 @@ class MlmdCfg:
     supercell: list = field(default_factory=lambda: [2, 2, 1])
     max_mismatch: float = 1.5  # %
     prerelax_fmax: float = 0.04  # eV/Å, ASE BFGS with the final model
-    prerelax_steps: int = 500
+    prerelax_steps: int = 2000  # largest number of BFGS steps of the pre-relaxation (as paper.yaml)
     engine: str = "mliap"  # mliap (GPU, ML-IAP) | external (CPU, fix external)
     lmp_binary: str = "lmp"
     extend_ns: float = 10.0  # METHOD.md 6: one run's NPT extended to this (the first interface at extend_temperature);
