@@ -23,7 +23,19 @@ import yaml
 from conftest import BIN, run
 from pymatgen.core import Lattice, Structure
 
-from argyro_fw.flows.study import al_stage, initial_workflow, interface_stage, mlmd_stage, surface_stage
+from argyro_fw.dft.inputs import maker
+from argyro_fw.flows.study import (
+    aimd_test_set,
+    al_stage,
+    bulk_aimd,
+    bulk_candidates,
+    bulk_mlmd_stage,
+    initial_sources,
+    initial_workflow,
+    interface_stage,
+    mlmd_stage,
+    surface_stage,
+)
 from argyro_fw.study.config import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +45,18 @@ DEMO = ROOT / "configs" / "demo.yaml"
 
 def _stages(wf) -> Counter:
     return Counter(fw.spec.get("argyro_stage") for fw in wf.fws)
+
+
+def _aimd_incars(wf) -> dict[str, dict]:
+    """{label: INCAR tags + n_atoms + k-grid} of a workflow's AIMD fireworks, rendered by the VASP input makers."""
+    out = {}
+    for fw in wf.fws:
+        if fw.spec.get("argyro_stage") != "aimd":
+            continue
+        w = fw.tasks[0]
+        inp = maker(w["kind"], **w["options"]).inputs(Structure.from_dict(w["structure"]))
+        out[fw.tasks[2]["label"]] = dict(inp.incar, n_atoms=len(inp.structure), kpoints=list(inp.kpoints.kpts[0]))
+    return out
 
 
 def _config_with(tmp_path, change) -> Path:
@@ -54,6 +78,9 @@ def _config_with(tmp_path, change) -> Path:
     (lambda d: d["mlmd"].update(supercell=[1000, 1000, 1000]), "mlmd.supercell"),
     (lambda d: d["mlmd"].update(layers=100000), "mlmd.layers"),
     (lambda d: d["bulk_mlmd"].update(supercell=[30, 30, 30]), "bulk_mlmd.supercell"),
+    (lambda d: d["aimd"].update(li_ramp=[200]), "aimd.li_ramp"),
+    (lambda d: d["aimd"].update(products=["li3p", "nacl"]), "aimd.products[1]"),
+    (lambda d: d["aimd"].update(bulk_temperatures=[400, -1]), "aimd.bulk_temperatures[1]"),
 ])
 def test_bad_config_is_refused_naming_the_field_and_nothing_is_added(tmp_path, cli_env, launchpad_dir, db_settings,
                                                                      change, field):
@@ -81,15 +108,32 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     cfg = load(PAPER)
     assert cfg.mlmd.temperatures == [300, 400] and cfg.surfaces.top_n == 3 and cfg.engine == "vasp"
     first = initial_workflow(cfg)
-    assert _stages(first) == {"bulk-dft": 3, "phase-dft": 4, "e0-dft": 4, "bulk-choose": 1}
+    # METHOD.md 5: Li-metal ramp and the Li3P / Li2S / LiCl ramps are AIMD fireworks of the first stage
+    assert _stages(first) == {"bulk-dft": 3, "phase-dft": 4, "e0-dft": 4, "aimd": 4, "bulk-choose": 1}
     choose = next(fw for fw in first.fws if fw.spec["argyro_stage"] == "bulk-choose")
-    assert len(first.links.parent_links[choose.fw_id]) == 11  # waits for every energy
+    assert len(first.links.parent_links[choose.fw_id]) == 15  # waits for every energy and AIMD
+    incar = _aimd_incars(first)
+    li = incar["aimd/li-ramp"]
+    assert (li["TEBEG"], li["TEEND"], li["POTIM"], li["IBRION"], li["MDALGO"], li["SMASS"]) == (200, 1200, 2.0, 0, 2, 0)
+    assert li["NSW"] == 5000 and li["n_atoms"] == 54 and li["kpoints"] != [1, 1, 1]  # 3x3x3 bcc, k-grid (METHOD.md 4)
+    assert {k: (v["n_atoms"], v["kpoints"]) for k, v in incar.items() if k != "aimd/li-ramp"} == {
+        "aimd/li3p-ramp": (64, [1, 1, 1]), "aimd/li2s-ramp": (96, [1, 1, 1]), "aimd/licl-ramp": (64, [1, 1, 1])}
+    sel = {fw.tasks[2]["label"]: fw.tasks[2]["select"] for fw in first.fws if fw.spec["argyro_stage"] == "aimd"}
+    assert set(map(str, sel.values())) == {"{'even': 100}"}
 
+    bulk = bulk_candidates(cfg)[1][1]
+    aimd = bulk_aimd(cfg, bulk, bulk_candidates(cfg)[0][1])
     slabs = [{"key": f"surface/s{k}", "id": f"s{k}", "structure": _toy_slab(k)} for k in range(28)]
-    surf = surface_stage(cfg, slabs, context={})
-    assert _stages(surf) == {"surface-dft": 28, "surface-rank": 1}
+    surf = surface_stage(cfg, slabs, context={}, aimd=aimd)
+    # bulk AIMD at 400-1000 K (75 frames each) and the ordered vs disordered 600 K 40 ps validation -> Li MSD
+    assert _stages(surf) == {"surface-dft": 28, "aimd": 6, "aimd-validation": 1, "surface-rank": 1}
     rank = next(fw for fw in surf.fws if fw.spec["argyro_stage"] == "surface-rank")
-    assert len(surf.links.parent_links[rank.fw_id]) == 28
+    assert len(surf.links.parent_links[rank.fw_id]) == 28 + 4 + 1
+    incar = _aimd_incars(surf)
+    assert {k: (v["TEBEG"], v["POTIM"], v["NSW"], v["n_atoms"]) for k, v in incar.items()} == {
+        "aimd/bulk/400K": (400, 2.0, 5000, 52), "aimd/bulk/600K": (600, 2.0, 5000, 52),
+        "aimd/bulk/800K": (800, 2.0, 5000, 52), "aimd/bulk/1000K": (1000, 2.0, 5000, 52),
+        "aimd/validation/disordered": (600, 2.0, 20000, 52), "aimd/validation/ordered": (600, 2.0, 20000, 52)}
     # every surface calculation is a VASP firework (inputs -> custodian -> parse)
     dft = next(fw for fw in surf.fws if fw.spec["argyro_stage"] == "surface-dft")
     assert [t.__class__.__name__ for t in dft.tasks] == ["WriteVaspInputs", "RunVaspCustodian", "ParseVaspToDb"]
@@ -99,18 +143,30 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
              "li_plane": "100"} for k in range(3)]
     inter = interface_stage(cfg, itfs, context={})
     # the interface cell (no vacuum) relaxes its ions only: rendered as --system interface, ISIF 2 (METHOD.md 4)
-    from argyro_fw.dft.inputs import maker
-
     total = next(fw for fw in inter.fws if fw.name == "interface-dft:interface/i0/total")
     w = total.tasks[0]
     assert w["options"] == {"system": "interface"}
     assert maker(w["kind"], **w["options"]).inputs(_toy_slab(0)).incar["ISIF"] == 2
-    assert _stages(inter) == {"interface-dft": 15, "interface-energy": 3, "mlip-final": 3, "summary": 1}
+    assert _stages(inter) == {"interface-dft": 15, "interface-energy": 3, "mlip-final": 3, "bulk-model": 1, "summary": 1}
     summary = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "summary")
+    choose_model = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "bulk-model")
     finals = {fw.fw_id for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"}
-    assert set(inter.links.parent_links[summary.fw_id]) == finals
-    # the final-model firework of the first interface carries the bulk MLMD, the others do not
-    assert [fw.tasks[0]["bulk_md"] for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"] == [True, False, False]
+    # every final model is scored on the bulk AIMD frames before the bulk MLMD; the summary waits for that
+    assert set(inter.links.parent_links[choose_model.fw_id]) == finals
+    assert inter.links.parent_links[summary.fw_id] == [choose_model.fw_id]
+    # the final-model firework of the first interface carries METHOD.md 6's variants, the others do not
+    assert [fw.tasks[0]["variants"] for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"] == [True, False, False]
+    # the interface's AIMD test set (a detour of interface-energy, so the final model waits for it): 400 and 1000 K,
+    # 1 fs, Gamma only, 250 frames each
+    test = aimd_test_set(cfg, "interface/i0", _toy_slab(0))
+    incar = _aimd_incars(test)
+    assert {k: (v["TEBEG"], v["POTIM"], v["kpoints"]) for k, v in incar.items()} == {
+        "aimd/test/interface/i0/400K": (400, 1.0, [1, 1, 1]), "aimd/test/interface/i0/1000K": (1000, 1.0, [1, 1, 1])}
+    assert {str(fw.tasks[2]["select"]) for fw in test.fws} == {"{'even': 250}"}
+    # the AL loop starts from 75 x 4 bulk + 100 Li + 50 interface-relaxation frames (METHOD.md 5: 450)
+    aimd_files = {f"aimd/bulk/{T}K": f"/b{T}.xyz" for T in (400, 600, 800, 1000)} | {"aimd/li-ramp": "/li.xyz"}
+    src = initial_sources(cfg, aimd_files, "/relax.xyz")
+    assert sum(s["n"] for s in src) == 450 and {s["path"] for s in src} == set(aimd_files.values()) | {"/relax.xyz"}
 
     e0s = {"Li": -0.3, "P": -1.9, "S": -1.1, "Cl": -0.3}  # what the study's e0 fireworks hand on
     al = al_stage(cfg, "interface/i0", _toy_slab(0), dft_e0s=e0s)
@@ -125,7 +181,8 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
         al_stage(cfg, "interface/i0", _toy_slab(0), dft_e0s={"Li": -0.3})
 
     cell = [{"key": "interface/i0", "structure": _toy_slab(0)}]
-    md_first = mlmd_stage(cfg, "/m/final.model", cell, bulk=_toy_slab(1))
+    md_first = mlmd_stage(cfg, "/m/final.model", cell)
+    md_bulk = bulk_mlmd_stage(cfg, "/m/final.model", _toy_slab(1))
     md_other = mlmd_stage(cfg, "/m/final.model", cell)
     assert _stages(md_other) == {"md-prerelax": 2, "md": 2, "analysis": 2}
     # METHOD.md 6: one run (the first interface at 400 K) extended to 10 ns in the same run directory
@@ -135,22 +192,23 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     assert ext[0].tasks[0]["extend_to_ns"] == 10.0 and ext[0].name.endswith("_400K")
     base = next(fw for fw in md_ext.fws if fw.name == ext[0].name.replace("md-extend:", "md:"))
     assert ext[0].tasks[0]["run_dir"] == base.tasks[0]["run_dir"]
-    assert _stages(md_first) == {"md-prerelax": 2, "md": 2, "analysis": 2, "bulk-md": 4, "diffusion": 4, "arrhenius": 1}
+    assert _stages(md_bulk) == {"bulk-md": 4, "diffusion": 4, "arrhenius": 1}
     ana = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "analysis").tasks[0]
     # membranes from the end of NVT, the study's flux windows (METHOD.md 7, 9)
     assert ana["nvt_ps"] == 10.0 and ana["flux_windows"] == {"amorphous_sei": [0.5, 1.5], "crystalline_sei": [4.0, 5.0]}
-    dif = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "diffusion").tasks[0]
+    dif = next(fw for fw in md_bulk.fws if fw.spec["argyro_stage"] == "diffusion").tasks[0]
     assert dif["flux_from_ps"] == cfg.bulk_mlmd.nvt_ps
     md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "md")
     assert md.tasks[0]["engine"] == "mliap" and md.tasks[0]["protocol"]["npt_ns"] == 5.0
-    bulk_md = next(fw for fw in md_first.fws if fw.spec["argyro_stage"] == "bulk-md")
+    bulk_md = next(fw for fw in md_bulk.fws if fw.spec["argyro_stage"] == "bulk-md")
     assert len(Structure.from_dict(bulk_md.tasks[0]["structure"])) == 8 * 4  # 2x2x2 of the given cell
 
     # the whole study for 28 terminations, 3 interfaces, 2 temperatures (one AL iteration each)
     total = (_stages(first) + _stages(surf) + _stages(inter) + _stages(al) + _stages(al) + _stages(al)
-             + _stages(md_first) + _stages(md_other) + _stages(md_other))
+             + _stages(md_first) + _stages(md_other) + _stages(md_other) + _stages(md_bulk) + _stages(test) + _stages(test) + _stages(test))
     assert total["md"] == 6 and total["analysis"] == 6 and total["surface-dft"] == 28 and total["bulk-md"] == 4
-    assert sum(total.values()) == 12 + 29 + 22 + 3 * 5 + 15 + 2 * 6
+    assert total["aimd"] == 4 + 6 + 3 * 2
+    assert sum(total.values()) == 16 + 36 + 23 + 3 * 5 + 3 * 6 + 9 + 3 * 2
 
     # written for lpad add, and FireWorks' own lpad adds it
     out = tmp_path / "paper_wf.yaml"
@@ -164,12 +222,15 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
 EXPECTED_STAGES = {"bulk-dft", "phase-dft", "e0-dft", "mlip-foundation", "bulk-choose", "surface-dft", "surface-rank",
                    "interface-dft", "interface-energy", "al-explore", "al-label", "al-collect", "al-train",
                    "al-select", "mlip-final",
-                   "md-prerelax", "md", "analysis", "bulk-md", "diffusion", "arrhenius", "summary"}
+                   "md-prerelax", "md", "analysis", "bulk-md", "diffusion", "arrhenius", "summary",
+                   "aimd", "aimd-validation", "bulk-model"}
 
 
 def _demo_db(d: Path):
-    port = int(next((d / "launchpad").glob("my_launchpad.yaml")).read_text().split("port:")[1].split()[0])
-    return pymongo.MongoClient("127.0.0.1", port).argyro_demo
+    """The demo's database, logged in as the demo's server admin (the embedded server has authentication on)."""
+    from argyro_fw.settings import embedded_settings
+
+    return pymongo.MongoClient(**embedded_settings(d / "db", name="argyro_demo").client_kwargs()).argyro_demo
 
 
 @pytest.mark.slow
@@ -220,9 +281,21 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         assert np.isclose(itf["gamma_inter_min_eV_nm2"],
                           itf["gamma_inter_eV_nm2"] - itf["E_str_argyrodite_eV_nm2"] - itf["E_str_li_eV_nm2"])
         assert itf["heads"] == ["pt_head", "Default"] and Path(itf["final_model"]).is_file()
-        fv = itf["final_validation"]  # the final model's RMSE on the loop's held-out frames
-        assert fv["n_frames"] == len(ase.io.read(fv["test_set"], ":")) >= 1
+        fv = itf["final_validation"]  # the final model and every committee member on the interface's AIMD test set
+        assert fv["test_kind"] == "aimd" and len(fv["test_set"]) == 2  # 400 and 1000 K
+        assert fv["n_frames"] == sum(len(ase.io.read(f, ":")) for f in fv["test_set"]) == 4
         assert np.isfinite(fv["energy_rmse_meV_atom"]) and fv["force_rmse_meV_A"] > 0
+        assert len(fv["committee"]) == 3 and all(c["n_frames"] == 4 for c in fv["committee"])
+        # the AL loop's initial set: bulk AIMD (2 T x 3), Li ramp (3), interface relaxation (<= 3 frames)
+        explore = db.fireworks.find_one({"spec.argyro_stage": "al-explore"})
+        src = explore["spec"]["_tasks"][0]["cfg"]["al"]["initial_sources"]
+        assert sorted(s["config_type"] for s in src) == ["aimd-bulk-1000K", "aimd-bulk-400K", "aimd-li-ramp",
+                                                         "interface-relax"]
+        # the bulk model is the final model with the lowest force RMSE on the bulk AIMD frames; the ordered vs
+        # disordered validation AIMD left both Li MSD curves
+        assert st["bulk_model_choice"]["interface"] == itf["key"] and st["bulk_mlmd_model"] == itf["final_model"]
+        val = st["bulk"]["validation_aimd"]
+        assert val["temperature_K"] == 600 and len(val["disordered"]["msd_A2"]) == len(val["ordered"]["msd_A2"]) >= 2
         # the AL labels came from label fireworks of the engine, one per frame hash, stored once each
         labels = list(db.labels.find({}, {"hash": 1, "labeller": 1}))
         assert labels and {l["labeller"] for l in labels} == {"chgnet-standin"}

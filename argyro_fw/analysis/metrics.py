@@ -73,3 +73,23 @@ def sei_composition(codes: np.ndarray, anions: np.ndarray, anion_codes: list[int
     n = [int(np.count_nonzero(anions & (codes == c))) if c is not None else 0 for c in anion_codes]
     tot = sum(n)
     return tuple(k / tot for k in n) if tot else (float("nan"),) * len(n)
+
+
+def li_msd(positions: list[np.ndarray], cell: np.ndarray, symbols: list[str], frame_ps: float,
+           species: str = "Li") -> tuple[np.ndarray, np.ndarray]:
+    """(time lags in ps, MSD in Å2) of ``species`` from frames of a fixed cell (an NVT AIMD), averaged over every
+    time origin. Positions are unwrapped by the minimum image of each step (frames close enough that no atom moves
+    half a cell between them)."""
+    mask = np.array([s == species for s in symbols])
+    if not mask.any():
+        raise ValueError(f"MSD: no {species} atom in the frames")
+    cell = np.asarray(cell, float)
+    inv = np.linalg.inv(cell)
+    frac = np.array([np.asarray(p, float)[mask] @ inv for p in positions])
+    steps = np.diff(frac, axis=0)
+    steps -= np.round(steps)
+    unwrapped = np.concatenate([frac[:1], frac[:1] + np.cumsum(steps, axis=0)]) @ cell
+    n = len(unwrapped)
+    lags = np.arange(n)
+    msd = np.array([np.mean(np.sum((unwrapped[k:] - unwrapped[: n - k]) ** 2, axis=-1)) for k in lags])
+    return lags * float(frame_ps), msd

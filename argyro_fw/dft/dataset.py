@@ -27,8 +27,9 @@ def frames_from_result(result: VaspResult, config_type: str, indices: Sequence[i
     for i in idx:
         st = result.steps[i]
         at = AseAtomsAdaptor.get_atoms(st.structure)
-        at.info.update(REF_energy=st.energy, REF_stress=st.stress.copy(), config_type=config_type, step=int(i),
-                       source=result.directory)
+        at.info.update(REF_energy=st.energy, config_type=config_type, step=int(i), source=result.directory)
+        if st.stress is not None:  # MD frames carry none (VASP's ISIF 0): MACE then gives them no stress weight
+            at.info["REF_stress"] = st.stress.copy()
         at.arrays["REF_forces"] = st.forces.copy()
         frames.append(at)
     return frames

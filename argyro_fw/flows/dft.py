@@ -7,6 +7,7 @@ data between the launch directory, the FireWorker env and the database.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
@@ -15,8 +16,9 @@ from .. import compat, store
 from ..core.serialise import as_structure, to_plain, write_atomic
 from ..dft.dataset import evenly_spaced, every_kth, frames_from_result, write_extxyz
 from ..dft.inputs import input_checksum, maker, render_inputs, write_inputs
-from ..dft.parse import parse_vasp_dir
-from ..dft.run import corrections, run_vasp
+from ..dft.parse import AIMD_PLAN, parse_aimd_dir, parse_vasp_dir, read_json
+from ..dft.run import corrections, run_aimd, run_vasp, write_aimd_plan
+from ..errors import ArgyroError
 from ..fwutils import env_chk
 from ..study.config import DftCfg
 from ..study.outputs import EnergyResult, emit
@@ -41,8 +43,19 @@ class WriteVaspInputs(FiretaskBase):
     def run_task(self, fw_spec):
         structure = as_structure(self["structure"])  # FireWorks may already have deserialised the dict
         inp = maker(self["kind"], **(self.get("options") or {})).inputs(structure)
+        checksum = input_checksum(render_inputs(inp))
+        if self["kind"] == "aimd":
+            # an AIMD run directory persists over reruns: a run already begun there keeps its (continued) inputs
+            plan = read_json(Path.cwd() / AIMD_PLAN)
+            if plan is not None:
+                if plan.get("render_checksum") not in (None, checksum):
+                    raise ArgyroError(f"{Path.cwd()} holds another AIMD run (other inputs): give this firework "
+                                      "its own run directory or remove that one")
+                return FWAction(stored_data={"input_checksum": checksum, "continuing": True})
         write_inputs(inp, Path.cwd(), potcar=self.get("potcar"))
-        return FWAction(stored_data={"input_checksum": input_checksum(render_inputs(inp))})
+        if self["kind"] == "aimd":
+            write_aimd_plan(Path.cwd(), checksum)
+        return FWAction(stored_data={"input_checksum": checksum})
 
 
 @explicit_serialize
@@ -55,8 +68,18 @@ class RunVaspCustodian(FiretaskBase):
 
     def run_task(self, fw_spec):
         cmd = env_chk(self.get("vasp_cmd", DftCfg.vasp_cmd), fw_spec, "vasp_cmd")
-        log = run_vasp(Path.cwd(), self["kind"], cmd, max_errors=self.get("max_errors", 5),
-                       polling_s=self.get("polling_s", DftCfg.polling_s))
+        kw = {"max_errors": self.get("max_errors", 5), "polling_s": self.get("polling_s", DftCfg.polling_s)}
+        if self["kind"] == "aimd":
+            # a segment of a run cut by the walltime is continued, a complete run never run again (dft.run.run_aimd)
+            log, state = run_aimd(Path.cwd(), cmd, **kw)
+            corr = corrections(log)
+            prev = Path(CORRECTIONS_FILE)
+            if prev.exists():  # the corrections of the earlier segments are kept
+                corr = json.loads(prev.read_text()) + to_plain(corr)
+            if log or not prev.exists():
+                write_atomic(prev, json.dumps(to_plain(corr)))
+            return FWAction(stored_data={"custodian_corrections": to_plain(corr), "aimd": state})
+        log = run_vasp(Path.cwd(), self["kind"], cmd, **kw)
         corr = corrections(log)
         write_atomic(Path(CORRECTIONS_FILE), json.dumps(to_plain(corr)))
         return FWAction(stored_data={"custodian_corrections": to_plain(corr)})
@@ -75,7 +98,8 @@ class ParseVaspToDb(FiretaskBase):
     optional_params = ["label", "config_type", "select", "metadata"]
 
     def run_task(self, fw_spec):
-        result = parse_vasp_dir(Path.cwd())
+        # AIMD: the segments of a run cut by the walltime merge into one trajectory (dft.parse.parse_aimd_dir)
+        result = parse_aimd_dir(Path.cwd()) if self["kind"] == "aimd" else parse_vasp_dir(Path.cwd())
         n = len(result.steps)
         sel = self.get("select") or {}
         if "every" in sel:
@@ -98,6 +122,8 @@ class ParseVaspToDb(FiretaskBase):
             dataset_frames=len(frames),
             fw_id=fw_spec.get("_fw_id") if isinstance(fw_spec, dict) else None,
         )
+        if "segments" in result.extra:
+            doc["aimd_segments"] = result.extra["segments"]
         calc_id = store.put_calculation(store.database(fw_spec), doc)
         rec = EnergyResult(label=self.get("label"), energy_eV=result.final_energy, engine="vasp", calc_id=str(calc_id),
                            n_atoms=doc["n_atoms"], kind=self["kind"], dataset=str(dataset))
@@ -107,8 +133,11 @@ class ParseVaspToDb(FiretaskBase):
 def vasp_firework(structure, kind: str, name: str | None = None, options: dict | None = None,
                   label: str | None = None, config_type: str | None = None, select: dict | None = None,
                   vasp_cmd: str = DftCfg.vasp_cmd, potcar: bool | None = None, polling_s: float = DftCfg.polling_s,
-                  metadata: dict | None = None, parents=None) -> Firework:
-    """One firework: write inputs, run VASP under custodian, parse into MongoDB."""
+                  metadata: dict | None = None, parents=None, run_dir: str | None = None) -> Firework:
+    """One firework: write inputs, run VASP under custodian, parse into MongoDB.
+
+    ``run_dir``: a persistent run directory (FireWorks' ``_launch_dir``, absolute), which a rerun of the firework
+    reuses; an AIMD run needs one to continue a segment cut by the walltime."""
     maker(kind, **(options or {}))  # validate options now, not on the cluster
     tasks = [
         WriteVaspInputs(structure=structure.as_dict(), kind=kind, options=options or {}, potcar=potcar),
@@ -116,5 +145,8 @@ def vasp_firework(structure, kind: str, name: str | None = None, options: dict |
         ParseVaspToDb(kind=kind, label=label or name, config_type=config_type or kind, select=select,
                       metadata=metadata or {}),
     ]
-    return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}",
-                    spec=stage_spec("dft", vasp_kind=kind), parents=parents)
+    spec = stage_spec("dft", vasp_kind=kind)
+    if run_dir is not None:
+        spec["_launch_dir"] = os.path.abspath(run_dir)  # FireWorks joins a relative one to the launcher's folder
+    return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}", spec=spec,
+                    parents=parents)

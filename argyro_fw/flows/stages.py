@@ -16,12 +16,13 @@ JOB_KINDS: tuple[str, ...] = ("vasp", "mace-train", "mlip-md", "lammps-md", "ana
 #: stage (spec ``argyro_stage``) -> job kind
 STAGES: dict[str, str] = {
     "dft": "vasp", "bulk-dft": "vasp", "phase-dft": "vasp", "e0-dft": "vasp", "surface-dft": "vasp",
-    "interface-dft": "vasp", "al-label": "vasp",
+    "interface-dft": "vasp", "al-label": "vasp", "aimd": "vasp",
     "mlip-foundation": "mace-train", "al-train": "mace-train", "mlip-final": "mace-train",
     "al-explore": "mlip-md", "al-select": "mlip-md", "md-prerelax": "mlip-md",
     "md": "lammps-md", "bulk-md": "lammps-md",
     "bulk-choose": "analysis", "surface-rank": "analysis", "interface-energy": "analysis", "al-collect": "analysis",
     "analysis": "analysis", "diffusion": "analysis", "arrhenius": "analysis", "summary": "analysis",
+    "aimd-validation": "analysis", "bulk-model": "analysis",
 }
 
 

@@ -25,6 +25,7 @@ this module because each stage's task adds the next stage (one module, no import
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import ase.io
@@ -34,9 +35,10 @@ from pymatgen.core import Lattice, Structure
 from .. import compat, store
 from ..analysis.diffusion import kinisi_diffusion
 from ..analysis.diffusion_io import arrhenius_to_h5, diffusion_to_h5, load_frames
+from ..analysis.metrics import li_msd
 from ..core.chemistry import ARGYRODITE_FU, ELEMENTS, PHASE_FORMULA, PHASE_FU, PHASE_NAMES
 from ..core.serialise import as_structure, to_plain
-from ..engines import foundation_provider
+from ..engines import energy_engine, foundation_provider
 from ..errors import ArgyroError
 from ..md.engines import mliap_path
 from ..md.protocol import MDProtocol
@@ -49,7 +51,17 @@ from ..structures.phases import phase
 from ..structures.surfaces import SurfaceMaker, all_terminations
 from ..study.config import ALRun, FinalRun, StudyConfig, from_dict
 from ..study.decisions import choose_interfaces, gamma_surface, interface_energies
-from ..study.outputs import ALDataset, AnalysisRef, DiffusionRef, FinalModel, MDTrajectory, emit, read_all, read_last
+from ..study.outputs import (
+    ALDataset,
+    AnalysisRef,
+    DiffusionRef,
+    EnergyResult,
+    FinalModel,
+    MDTrajectory,
+    emit,
+    read_all,
+    read_last,
+)
 from .al import active_learning_workflow
 from .analysis import AnalyzeTrajectoryTask
 from .energy import energies_from_spec, energy_firework
@@ -62,6 +74,11 @@ compat.install()
 E0_ELEMENTS = ELEMENTS
 #: edge of the cubic box of an isolated-atom calculation, Å
 E0_BOX_A = 15.0
+#: labels of the study's AIMD runs (calculations and datasets)
+AIMD_LI = "aimd/li-ramp"
+AIMD_BULK = "aimd/bulk"
+AIMD_VALIDATION = "aimd/validation"
+AIMD_TEST = "aimd/test"
 
 
 def _foundation(cfg: StudyConfig):
@@ -95,6 +112,7 @@ def initial_workflow(cfg: StudyConfig) -> Workflow:
         for el in E0_ELEMENTS:
             atom = Structure(Lattice.cubic(E0_BOX_A), [el], [[0.0, 0.0, 0.0]])
             fws.append(energy_firework(cfg, atom, f"e0/{el}", "e0", "e0-dft"))
+    fws += initial_aimd(cfg)
     prov = _foundation(cfg)
     if prov:
         fws.append(prov(cfg.workdir).firework())
@@ -103,13 +121,57 @@ def initial_workflow(cfg: StudyConfig) -> Workflow:
     return Workflow(fws + [choose], name=f"argyro-study-{cfg.name}", metadata={"argyro_study": cfg.name})
 
 
-def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict) -> Workflow:
-    """One energy firework per termination (``slabs``: dicts with key, structure) -> surface-rank."""
+def _aimd(cfg: StudyConfig, structure: Structure, label: str, ramp, ps: float, select: dict,
+          system: str | None = None, kpoints: str = "gamma") -> Firework:
+    """One AIMD firework of the study's engine. METHOD.md 4: the 52-atom argyrodite and 54-atom Li cells use the
+    k-grid (``kpoints="grid"``), every other AIMD the Gamma point."""
+    return energy_engine(cfg.engine).aimd_firework(cfg, structure, label, "aimd", tuple(ramp), ps, select,
+                                                   system=system, kpoints=kpoints)
+
+
+def initial_aimd(cfg: StudyConfig) -> list[Firework]:
+    """METHOD.md 5's AIMD that needs no decision: Li metal (bcc, n x n x n, ramp) for every interface's initial
+    set, and the decomposition products (ramps) added before the final models."""
+    a = cfg.aimd
+    if not a.enabled:
+        return []
+    li = phase("li")
+    li.lattice = Lattice.cubic(cfg.interfaces.li_a)
+    li.make_supercell([a.li_supercell] * 3)
+    fws = [_aimd(cfg, li, AIMD_LI, a.li_ramp, a.li_ps, {"even": a.li_frames}, kpoints="grid")]
+    for name in a.products:
+        fws.append(_aimd(cfg, phase(name, tuple(a.product_supercell)), f"aimd/{name}-ramp", a.product_ramp,
+                         a.product_ps, {"even": a.product_frames}))
+    return fws
+
+
+def bulk_aimd(cfg: StudyConfig, chosen: Structure, ordered: Structure | None) -> list[Firework]:
+    """METHOD.md 1 and 5's AIMD of the chosen bulk: one run per bulk temperature (the initial sets), and the ordered vs
+    disordered validation at one temperature with its Li-MSD analysis."""
+    a = cfg.aimd
+    if not a.enabled:
+        return []
+    fws = [_aimd(cfg, chosen, f"{AIMD_BULK}/{T:g}K", (T, T), a.bulk_ps, {"even": a.bulk_frames}, kpoints="grid")
+           for T in a.bulk_temperatures]
+    T = a.validation_temperature
+    every = max(1, round(a.validation_frame_ps * 1000.0 / 2.0))  # frames every validation_frame_ps at 2 fs
+    runs = [_aimd(cfg, s, f"{AIMD_VALIDATION}/{name}", (T, T), a.validation_ps, {"every": every}, kpoints="grid")
+            for name, s in (("disordered", chosen), ("ordered", ordered)) if s is not None]
+    check = Firework([BulkValidationTask(study=cfg.name, temperature_K=float(T), frame_ps=every * 2.0 / 1000.0)],
+                     name="aimd-validation", parents=runs, spec=stage_spec("aimd-validation"))
+    return fws + runs + [check]
+
+
+def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict, aimd: list[Firework] | None = None) -> Workflow:
+    """One energy firework per termination (``slabs``: dicts with key, structure) -> surface-rank; ``aimd``: the
+    bulk AIMD fireworks, also parents of surface-rank (which hands their frames on to the interfaces)."""
     fws = [energy_firework(cfg, s["structure"], s["key"], "relax", "surface-dft") for s in slabs]
     meta = [{k: v for k, v in s.items() if k != "structure"} for s in slabs]
+    aimd = list(aimd or [])
+    leaves = [f for f in aimd if not any(f in (c.parents or []) for c in aimd)]
     rank = Firework([RankSurfacesTask(cfg=cfg.to_dict(), slabs=meta, context=context)], name="surface-rank",
-                    parents=list(fws), spec=stage_spec("surface-rank"))
-    return Workflow(fws + [rank], name="surfaces")
+                    parents=list(fws) + leaves, spec=stage_spec("surface-rank"))
+    return Workflow(fws + aimd + [rank], name="surfaces")
 
 
 INTERFACE_PARTS = ("total", "arg_free", "arg_strained", "li_free", "li_strained")
@@ -128,20 +190,39 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
         meta = {k: v for k, v in itf.items() if k != "parts"}
         energy = Firework([InterfaceEnergyTask(cfg=cfg.to_dict(), interface=meta, context=context)],
                           name=f"interface-energy:{itf['key']}", parents=calcs, spec=stage_spec("interface-energy"))
-        final = Firework([StudyFinalModelTask(cfg=cfg.to_dict(), interface=meta, context=context, bulk_md=rank == 0)],
+        final = Firework([StudyFinalModelTask(cfg=cfg.to_dict(), interface=meta, context=context, variants=rank == 0)],
                          name=f"mlip-final:{itf['key']}", parents=[energy], spec=stage_spec("mlip-final"))
         fws += calcs + [energy, final]
         finals.append(final)
-    summary = Firework([StudySummaryTask(study=cfg.name)], name="summary", parents=finals,
+    # METHOD.md 5: the bulk MLMD uses the final model with the lowest force RMSE on the bulk AIMD frames
+    choose = Firework([BulkModelTask(cfg=cfg.to_dict(), context=context)], name="bulk-model", parents=finals,
+                      spec=stage_spec("bulk-model"))
+    summary = Firework([StudySummaryTask(study=cfg.name)], name="summary", parents=[choose],
                        spec=stage_spec("summary"))
-    return Workflow(fws + [summary], name="interfaces")
+    return Workflow(fws + [choose, summary], name="interfaces")
 
 
-def al_run(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None) -> ALRun:
-    """The active-learning loop of one interface: the study's ``active_learning`` section as it is, plus this
+def aimd_test_set(cfg: StudyConfig, key: str, structure: Structure) -> Workflow | None:
+    """METHOD.md 5's test set of one interface: AIMD of its relaxed DFT cell at each test temperature (1 fs), the
+    frames split evenly over the temperatures; None when AIMD is off."""
+    a = cfg.aimd
+    if not a.enabled:
+        return None
+    n = max(1, a.test_frames // len(a.test_temperatures))
+    fws = [_aimd(cfg, structure, f"{AIMD_TEST}/{key}/{T:g}K", (T, T), a.test_ps, {"even": n}, system="interface")
+           for T in a.test_temperatures]
+    return Workflow(fws, name=f"aimd-test-{key}")
+
+
+def al_run(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None,
+           aimd_sources: list[dict] | None = None) -> ALRun:
+    """The active-learning loop of one interface: the study's ``active_learning`` section, plus this
     loop's name, folder, start structure and committee E0s (``dft``: ``dft_e0s``, the study's isolated-atom
-    energies); the final model is the study's own join, not the loop's."""
+    energies); ``aimd_sources`` ({path, n, config_type}: the study's AIMD and this interface's relaxation) are added to
+    ``active_learning.initial_sources``; the final model is the study's own join, not the loop's."""
     al = cfg.active_learning
+    if aimd_sources:
+        al = dataclasses.replace(al, initial_sources=list(al.initial_sources) + list(aimd_sources))
     e0s = al.e0s
     if e0s == "dft":
         missing = sorted(set(E0_ELEMENTS) - set(dft_e0s or {}))
@@ -154,8 +235,27 @@ def al_run(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | No
                  labeller=al.labeller, e0s=e0s, al=al, label_engine=cfg.to_dict() if al.labeller == "engine" else None)
 
 
-def al_stage(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None) -> Workflow:
-    return active_learning_workflow(al_run(cfg, name, structure, dft_e0s), name=f"al-{name}")
+def al_stage(cfg: StudyConfig, name: str, structure: Structure, dft_e0s: dict | None,
+             aimd_sources: list[dict] | None = None) -> Workflow:
+    return active_learning_workflow(al_run(cfg, name, structure, dft_e0s, aimd_sources), name=f"al-{name}")
+
+
+def aimd_datasets(fw_spec: dict) -> dict[str, str]:
+    """{label: extxyz} of the AIMD (and relaxation) runs among the parents' EnergyResults that have a dataset."""
+    return {r.label: r.dataset for r in read_all(fw_spec, EnergyResult) if r.dataset}
+
+
+def initial_sources(cfg: StudyConfig, aimd: dict[str, str], relax_dataset: str | None) -> list[dict]:
+    """METHOD.md 5's initial data of one interface: bulk AIMD (``bulk_frames`` per temperature), Li-metal AIMD
+    (``li_frames``) and ``interface_relax_frames`` of the interface's DFT relaxation."""
+    a = cfg.aimd
+    out = [{"path": aimd[f"{AIMD_BULK}/{T:g}K"], "n": a.bulk_frames, "config_type": f"aimd-bulk-{T:g}K"}
+           for T in a.bulk_temperatures if f"{AIMD_BULK}/{T:g}K" in aimd]
+    if AIMD_LI in aimd:
+        out.append({"path": aimd[AIMD_LI], "n": a.li_frames, "config_type": "aimd-li-ramp"})
+    if relax_dataset:
+        out.append({"path": relax_dataset, "n": a.interface_relax_frames, "config_type": "interface-relax"})
+    return out
 
 
 def _md_chain(cfg: StudyConfig, model: str, key: str, structure: Structure, T: float, npt_ns: float, wd: Path,
@@ -178,13 +278,12 @@ def _md_chain(cfg: StudyConfig, model: str, key: str, structure: Structure, T: f
     return [relax, run, ana], p, tag
 
 
-def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure | None = None,
-               extend: bool = False, variants: list[dict] | None = None) -> Workflow:
+def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], extend: bool = False,
+               variants: list[dict] | None = None) -> Workflow:
     """Per interface cell and temperature: pre-relax -> MD -> analysis; with ``extend``, the run at
     ``mlmd.extend_temperature`` then goes on to ``mlmd.extend_ns`` (same run directory) -> its analysis;
     ``variants`` (dicts with key, structure: METHOD.md 6's charge-balancing choices and fully symmetric model) run
-    at ``mlmd.variants_temperature`` for ``mlmd.variants_npt_ns``; with ``bulk``, per bulk temperature: MD ->
-    diffusion, then the Arrhenius fit. ``cells``: dicts with key, structure."""
+    at ``mlmd.variants_temperature`` for ``mlmd.variants_npt_ns``. ``cells``: dicts with key, structure."""
     md = cfg.mlmd
     wd = Path(cfg.workdir) / "md"
     fws = []
@@ -209,8 +308,15 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
     for v in variants or []:
         fws += _md_chain(cfg, model, v["key"], v["structure"], md.variants_temperature, md.variants_npt_ns, wd,
                          mliap)[0]
-    if bulk is None:
-        return Workflow(fws, name="mlmd")
+    return Workflow(fws, name="mlmd")
+
+
+def bulk_mlmd_stage(cfg: StudyConfig, model: str, bulk: Structure) -> Workflow:
+    """Per bulk temperature: MD -> diffusion, then the Arrhenius fit (METHOD.md 1)."""
+    md = cfg.mlmd
+    wd = Path(cfg.workdir) / "md"
+    fws = []
+    mliap = mliap_path(model) if md.engine == "mliap" else None
     bm = cfg.bulk_mlmd
     bulk_sc = bulk.copy()
     bulk_sc.make_supercell(list(bm.supercell))
@@ -229,16 +335,16 @@ def mlmd_stage(cfg: StudyConfig, model: str, cells: list[dict], bulk: Structure 
         diffs.append(dif)
     arr = Firework([ArrheniusTask(study=cfg.name, out=str(wd / "arrhenius.h5"))], name="arrhenius", parents=diffs,
                    spec=stage_spec("arrhenius"))
-    return Workflow(fws + [arr], name="mlmd")
+    return Workflow(fws + [arr], name="bulk-mlmd")
 
 
-def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict) -> list[dict]:
+def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict, li_a: float | None = None) -> list[dict]:
     """METHOD.md 6's variants of an interface's MLMD cell: the configured charge-balancing choices (0: lowest
     Ewald energy) and the fully symmetric (not charge-balanced) model; a choice the slab does not have is left out
     (named in the result's ``skipped``)."""
     md = cfg.mlmd
     common = dict(layers=md.layers, li_layers=md.li_layers, li_plane=itf["li_plane"], supercell=tuple(md.supercell),
-                  max_mismatch=md.max_mismatch, li_a=cfg.interfaces.li_a, termination_label=itf["termination"])
+                  max_mismatch=md.max_mismatch, li_a=float(li_a or cfg.interfaces.li_a), termination_label=itf["termination"])
     out = []
     for k in md.variant_balance_choices:
         try:
@@ -252,6 +358,21 @@ def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict) -> list[dict]:
         out.append({"key": f"{itf['key']}/symmetric", "structure": built["structure"], "balance_choice": None,
                     "removed_for_balance": {}, "n_atoms": built["n_atoms"]})
     return out
+
+
+def surface_maker(cfg: StudyConfig) -> SurfaceMaker:
+    """The termination search with every ``surfaces`` setting of the study."""
+    s = cfg.surfaces
+    return SurfaceMaker(min_thickness=s.min_thickness, vacuum=s.vacuum, layer_gap=s.layer_gap, li_rule=s.li_rule,
+                        label_depth=s.label_depth, ps_bond=s.ps_bond)
+
+
+def relaxed_li_a(li: dict | Structure | None, default: float) -> float:
+    """The cubic lattice constant of the engine-relaxed bcc Li cell (2 atoms per conventional cell), else ``default``."""
+    if not li:
+        return float(default)
+    s = as_structure(li)
+    return float((s.lattice.volume * 2 / len(s)) ** (1 / 3))
 
 
 def _require(energies: dict, keys: list[str], who: str) -> None:
@@ -279,34 +400,33 @@ class ChooseBulkTask(FiretaskBase):
         pool = [k for k in cands if "disordered" in k] or list(cands)
         chosen = min(pool, key=lambda k: E[k]["energy_eV"])
         relaxed = as_structure(E[chosen]["structure"]) if "structure" in E[chosen] else cands[chosen]
-        # terminations are cut from the ideal candidate scaled to the relaxed volume (a relaxed P1 cell is not
-        # exactly symmetric; documented in README)
+        # METHOD.md 2: terminations are cut from the cell as the engine relaxed it, with the bulk's own Li ordering
         a_rel = float(relaxed.lattice.volume ** (1 / 3))
-        ideal = cands[chosen].copy()
-        ideal.scale_lattice(relaxed.lattice.volume)
         e_fu = {"Li6PS5Cl": E[chosen]["energy_eV"] / ARGYRODITE_FU}
         e_fu |= {PHASE_FORMULA[p]: E[f"phase/{p}"]["energy_eV"] / PHASE_FU[p] for p in PHASE_NAMES if p != "li"}
         mu = chemical_potentials(e_fu)
         e_li_atom = E["phase/li"]["energy_eV"] / PHASE_FU["li"]
-        maker = SurfaceMaker(min_thickness=cfg.surfaces.min_thickness, vacuum=cfg.surfaces.vacuum)
-        terms = all_terminations(ideal, [tuple(m) for m in cfg.surfaces.planes], maker)
+        maker = surface_maker(cfg)
+        terms = all_terminations(relaxed, [tuple(m) for m in cfg.surfaces.planes], maker)
         if not terms:
             raise ValueError(f"bulk-choose: no symmetric termination of {chosen} on {cfg.surfaces.planes}")
         slabs = [dict({k: v for k, v in t.items() if k != "structure"}, key=f"surface/{t['id']}", structure=t["structure"])
                  for t in terms]
-        store.put_structures(db, cfg.name, "bulk", [("bulk/chosen", relaxed, {"from": chosen, "a_A": a_rel}),
-                                                    ("bulk/chosen_ideal", ideal, {"from": chosen})])
+        store.put_structures(db, cfg.name, "bulk", [("bulk/chosen", relaxed, {"from": chosen, "a_A": a_rel})])
         store.put_structures(db, cfg.name, "surface",
                              [(s["key"], s["structure"], {k: v for k, v in s.items() if k != "structure"}) for s in slabs])
         e0s = {el: E[f"e0/{el}"]["energy_eV"] for el in E0_ELEMENTS if f"e0/{el}" in E}
-        context = {"e0s": e0s, "bulk": chosen, "bulk_ideal": ideal.as_dict(), "bulk_relaxed": relaxed.as_dict(),
-                   "e_fu": e_fu, "mu": mu, "e_li_atom": e_li_atom}
+        context = {"e0s": e0s, "bulk": chosen, "bulk_relaxed": relaxed.as_dict(),
+                   "e_fu": e_fu, "mu": mu, "e_li_atom": e_li_atom, "aimd": aimd_datasets(fw_spec),
+                   "li_a": relaxed_li_a(E.get("phase/li", {}).get("structure"), cfg.interfaces.li_a)}
+        ordered = E.get("bulk/ordered", {}).get("structure")
+        aimd = bulk_aimd(cfg, relaxed, as_structure(ordered) if ordered else cands.get("bulk/ordered"))
         store.update_study(db, cfg.name, {"bulk": {"chosen": chosen, "energies_eV": {k: E[k]["energy_eV"] for k in cands},
                                                    "a_relaxed_A": a_rel},
                                           "chemical_potentials_eV": mu, "e_fu_eV": e_fu, "e0s_eV": e0s,
                                           "surfaces": {"n_terminations": len(slabs)}})
         return FWAction(stored_data={"chosen": chosen, "n_terminations": len(slabs), "mu": mu},
-                        additions=[surface_stage(cfg, slabs, context)])
+                        additions=[surface_stage(cfg, slabs, context, aimd)])
 
 
 @explicit_serialize
@@ -329,7 +449,7 @@ class RankSurfacesTask(FiretaskBase):
         store.put_surface_energies(db, cfg.name, rows)
         top = rows[: cfg.surfaces.top_n]
         structs = {s["key"]: store.get_structure(db, cfg.name, s["key"]) for s in top}
-        interfaces = choose_interfaces(cfg, top, structs)
+        interfaces = choose_interfaces(cfg, top, structs, li_a=self["context"].get("li_a"))
         if not interfaces:
             raise ValueError("surface-rank: no lattice match for any of the top surfaces "
                              f"(Li planes {cfg.interfaces.li_planes}, max area {cfg.interfaces.max_area} A2)")
@@ -341,9 +461,12 @@ class RankSurfacesTask(FiretaskBase):
                                                                  "gamma_surf_eV_nm2": r["gamma_surf_eV_nm2"]}
                                                                 for r in rows],
                                           "surfaces.top": [r["key"] for r in top]})
+        context = dict(self["context"])
+        context["aimd"] = dict(context.get("aimd") or {}) | {k: v for k, v in aimd_datasets(fw_spec).items()
+                                                              if k.startswith("aimd/")}
         return FWAction(stored_data={"top": [(r["key"], r["gamma_surf_eV_nm2"]) for r in top],
                                      "interfaces": [i["key"] for i in interfaces]},
-                        additions=[interface_stage(cfg, interfaces, self["context"])])
+                        additions=[interface_stage(cfg, interfaces, context)])
 
 
 @explicit_serialize
@@ -365,17 +488,23 @@ class InterfaceEnergyTask(FiretaskBase):
                                                                              for p in INTERFACE_PARTS}))
         relaxed = E[f"{key}/total"].get("structure")
         start = as_structure(relaxed) if relaxed else store.get_structure(db, cfg.name, f"{key}/total")
-        return FWAction(stored_data=to_plain(res), detours=[al_stage(cfg, key, start, self["context"].get("e0s"))])
+        sources = initial_sources(cfg, self["context"].get("aimd") or {}, aimd_datasets(fw_spec).get(f"{key}/total"))
+        detours = [al_stage(cfg, key, start, self["context"].get("e0s"), sources)]
+        test = aimd_test_set(cfg, key, start)
+        if test is not None:
+            detours.append(test)
+        return FWAction(stored_data=dict(to_plain(res), initial_sources=sources), detours=detours)
 
 
 @explicit_serialize
 class StudyFinalModelTask(FiretaskBase):
     """One interface's final multi-head model (METHOD.md 5) from its active-learning dataset (the loop's
-    ALDataset) plus the configured extra datasets; then its MLMD cell and, as a detour, the MLMD runs at every
-    temperature (and the bulk MLMD -> diffusion -> Arrhenius when ``bulk_md``)."""
+    ALDataset) plus the decomposition products' AIMD and the configured extra datasets; its validation (every
+    committee member and the final model on the interface's AIMD test set); then its MLMD cell and, as a detour,
+    the MLMD runs at every temperature (and METHOD.md 6's variants when ``variants``)."""
 
     required_params = ["cfg", "interface", "context"]
-    optional_params = ["bulk_md"]
+    optional_params = ["variants"]
 
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
@@ -386,22 +515,29 @@ class StudyFinalModelTask(FiretaskBase):
             raise ValueError(f"mlip-final {itf['key']}: its active-learning loop handed on no dataset")
         ds = sets[-1]
         fm = cfg.final_model
+        aimd = self["context"].get("aimd") or {}
+        products = [aimd[f"aimd/{n}-ramp"] for n in cfg.aimd.products if f"aimd/{n}-ramp" in aimd] if cfg.aimd.enabled else []
         final = FinalRun(pt_file=replay_path(cfg), e0s=fm.e0s if isinstance(fm.e0s, dict) else dict(self["context"]["e0s"]),
-                         replay_n=fm.replay_n, extra_datasets=list(fm.extra_datasets), overrides=dict(fm.overrides),
-                         convert_mliap=fm.convert_mliap)
+                         replay_n=fm.replay_n, extra_datasets=list(fm.extra_datasets) + products,
+                         overrides=dict(fm.overrides), convert_mliap=fm.convert_mliap)
         res = train_final_model(Path(cfg.workdir) / "final" / itf["key"].replace("/", "_") / "final", ds.train, ds.valid,
                                 foundation_path(cfg), final, cfg.active_learning.device)
         model = res["final_model"]
-        # METHOD.md 5 validation of the final model (Default head): on the loop's held-out validation frames until the
-        # study's AIMD test set exists (issue part 1); the committee's RMSE per iteration is in al_iterations
-        valid = list(ase.io.read(ds.valid, ":"))
-        final_validation = dict(rmse(model, valid, cfg.active_learning.device), test_set=ds.valid)
-        ideal = as_structure(self["context"]["bulk_ideal"])
+        # METHOD.md 5 validation (Default head) on the interface's AIMD test set; without AIMD (aimd.enabled false) on
+        # the loop's held-out validation frames, and the record says which
+        tests = sorted(v for k, v in aimd_datasets(fw_spec).items() if k.startswith(f"{AIMD_TEST}/{itf['key']}/"))
+        test_files = tests or [ds.valid]
+        frames = [a for f in test_files for a in ase.io.read(f, ":")]
+        dev = cfg.active_learning.device
+        final_validation = dict(rmse(model, frames, dev), test_set=test_files,
+                                test_kind="aimd" if tests else "al-validation-frames",
+                                committee=[dict(rmse(m, frames, dev), model=m) for m in ds.models])
+        bulk = as_structure(self["context"]["bulk_relaxed"])
         md = cfg.mlmd
         try:
-            built = mlmd_cell(ideal, tuple(itf["miller"]), layers=md.layers, li_layers=md.li_layers,
+            built = mlmd_cell(bulk, tuple(itf["miller"]), layers=md.layers, li_layers=md.li_layers,
                               li_plane=itf["li_plane"], supercell=tuple(md.supercell), max_mismatch=md.max_mismatch,
-                              li_a=cfg.interfaces.li_a, termination_label=itf["termination"])
+                              li_a=self["context"].get("li_a", cfg.interfaces.li_a), termination_label=itf["termination"])
             cell, how = built["structure"], "mlmd-cell"
         except ArgyroError as exc:
             cell = store.get_structure(db, cfg.name, f"{itf['key']}/total")
@@ -411,20 +547,75 @@ class StudyFinalModelTask(FiretaskBase):
         store.update_interface(db, cfg.name, itf["key"], {"final_model": model, "heads": res["heads"],
                                                           "final_validation": final_validation,
                                                           "mlmd_cell": {"n_atoms": len(cell), "built_as": how}})
-        bulk = as_structure(self["context"]["bulk_relaxed"]) if self.get("bulk_md") else None
+        first = bool(self.get("variants"))
         variants = []
-        if bulk is not None:
-            store.update_study(db, cfg.name, {"bulk_mlmd_model": model})
-            if how == "mlmd-cell":  # METHOD.md 6: variants of the first interface's model
-                variants = mlmd_variants(cfg, ideal, itf)
-                store.put_structures(db, cfg.name, "mlmd-variant",
-                                     [(v["key"], v["structure"], {k: x for k, x in v.items() if k not in ("key", "structure")})
-                                      for v in variants])
-        rec = FinalModel(path=model, heads=res["heads"], mliap=res["mliap"])
+        if first and how == "mlmd-cell":  # METHOD.md 6: variants of the first interface's model
+            variants = mlmd_variants(cfg, bulk, itf, li_a=self["context"].get("li_a"))
+            store.put_structures(db, cfg.name, "mlmd-variant",
+                                 [(v["key"], v["structure"], {k: x for k, x in v.items() if k not in ("key", "structure")})
+                                  for v in variants])
+        rec = FinalModel(path=model, heads=res["heads"], mliap=res["mliap"], name=itf["key"])
         return FWAction(stored_data={"final_model": model, "mlmd_cell_atoms": len(cell), "built_as": how,
-                                     "variants": [v["key"] for v in variants]},
-                        detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}], bulk,
-                                            extend=bulk is not None, variants=variants)], **emit(rec))
+                                     "variants": [v["key"] for v in variants], "validation": to_plain(final_validation)},
+                        detours=[mlmd_stage(cfg, model, [{"key": itf["key"], "structure": cell}],
+                                            extend=first, variants=variants)], **emit(rec))
+
+
+@explicit_serialize
+class BulkModelTask(FiretaskBase):
+    """METHOD.md 5: the bulk MLMD uses the final model with the lowest force RMSE on the bulk AIMD frames (every
+    interface's final model is scored); then, as a detour, the bulk MLMD -> diffusion -> Arrhenius. Without bulk
+    AIMD (aimd.enabled false) the first interface's model is used, and the study document says so."""
+
+    required_params = ["cfg", "context"]
+
+    def run_task(self, fw_spec):
+        cfg = from_dict(self["cfg"])
+        db = store.database(fw_spec)
+        models = {r.name: r.path for r in read_all(fw_spec, FinalModel)}
+        if not models:
+            raise ValueError("bulk-model: no final model handed on by the parents")
+        aimd = self["context"].get("aimd") or {}
+        files = [v for k, v in sorted(aimd.items()) if k.startswith(f"{AIMD_BULK}/")]
+        if files:
+            frames = [a for f in files for a in ase.io.read(f, ":")]
+            scores = {k: rmse(m, frames, cfg.active_learning.device) for k, m in sorted(models.items())}
+            best = min(scores, key=lambda k: scores[k]["force_rmse_meV_A"])
+            how = "lowest force RMSE on the bulk AIMD frames"
+        else:
+            scores, best, how = {}, next(iter(models)), "first interface (no bulk AIMD)"
+        store.update_study(db, cfg.name, {"bulk_mlmd_model": models[best], "bulk_model_choice": {
+            "interface": best, "rule": how, "scores": scores, "frames": files}})
+        bulk = as_structure(self["context"]["bulk_relaxed"])
+        return FWAction(stored_data={"bulk_model": models[best], "interface": best, "scores": to_plain(scores)},
+                        detours=[bulk_mlmd_stage(cfg, models[best], bulk)])
+
+
+@explicit_serialize
+class BulkValidationTask(FiretaskBase):
+    """METHOD.md 1's validation AIMD: the Li MSD of the ordered and the disordered cell at one temperature (frames
+    every ``frame_ps``); stores both curves and their last values in the study document ("long-range" when the
+    disordered cell's Li MSD exceeds the ordered one's)."""
+
+    required_params = ["study", "temperature_K", "frame_ps"]
+
+    def run_task(self, fw_spec):
+        sets = aimd_datasets(fw_spec)
+        out = {}
+        for name in ("disordered", "ordered"):
+            f = sets.get(f"{AIMD_VALIDATION}/{name}")
+            if f:
+                t, msd = li_msd([a.get_positions() for a in ase.io.read(f, ":")],
+                                ase.io.read(f, 0).get_cell(), ase.io.read(f, 0).get_chemical_symbols(),
+                                float(self["frame_ps"]))
+                out[name] = {"t_ps": t, "msd_A2": msd, "final_msd_A2": float(msd[-1]), "frames": f}
+        if "disordered" not in out:
+            raise ValueError("aimd-validation: no disordered-cell AIMD handed on by the parents")
+        summary = {"temperature_K": float(self["temperature_K"]), **out}
+        if "ordered" in out:
+            summary["disordered_over_ordered"] = out["disordered"]["final_msd_A2"] / max(out["ordered"]["final_msd_A2"], 1e-12)
+        store.update_study(store.database(fw_spec), self["study"], {"bulk.validation_aimd": to_plain(summary)})
+        return FWAction(stored_data={k: v["final_msd_A2"] for k, v in out.items()})
 
 
 @explicit_serialize

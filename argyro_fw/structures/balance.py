@@ -146,7 +146,7 @@ def removal_energies(matrix: np.ndarray, sets: np.ndarray) -> np.ndarray:
     return out
 
 
-def site_permutations(structure: Structure, symprec: float = 0.1) -> np.ndarray:
+def site_permutations(structure: Structure, symprec: float = InterfacesCfg.symprec) -> np.ndarray:
     """The structure's symmetry operations (spglib, ``symprec`` Å) as permutations of its sites, (n_ops, N):
     row g maps site i to site perm[g, i]; the identity first; closed under composition. Operations that do
     not map every site onto a site of the same species within ``symprec`` are left out."""
@@ -306,7 +306,7 @@ def ase_energy(calculator) -> Callable[[Structure], float]:
 def balance(structure: Structure, energy: Callable[[Structure], float] | None = None,
             max_candidates: int | None = None, max_atoms: int = 12, *, top_k: int = InterfacesCfg.balance_top_k,
             keep: int = InterfacesCfg.balance_candidates, max_sets: int = InterfacesCfg.balance_max_sets,
-            seed: int = InterfacesCfg.balance_seed, symprec: float = 0.1) -> BalanceResult:
+            seed: int = InterfacesCfg.balance_seed, symprec: float = InterfacesCfg.symprec) -> BalanceResult:
     """Neutralise ``structure`` by deleting the fewest atoms: every removal set enumerated up to symmetry
     (a uniform ``seed``-ed sample of ``max_sets`` when there are more), ranked by Ewald energy.
 

@@ -24,12 +24,14 @@ Lengths Å, areas Å², angles deg.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 from pymatgen.analysis.interfaces.zsl import ZSLGenerator
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from ..core.chemistry import LI_A_PBE
 from ..errors import ArgyroError
@@ -54,6 +56,7 @@ class InterfaceMaker:
     gap: float = 2.2
     min_distance: float = 1.5
     n_shift: int = 4
+    symprec: float = InterfacesCfg.symprec
 
     def candidates(self, slab: Structure) -> list[dict]:
         return match_candidates(slab, self)
@@ -204,7 +207,34 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
     return res
 
 
-def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float = 0.1) -> list[np.ndarray]:
+def symmetric_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = None, min_li_layers: int = 2) -> dict:
+    """METHOD.md 3 and 9: the interface cell of ``cand`` made symmetric by removing Li-metal layers (the study removed
+    one Li(100) layer for (100)/(100)): ``maker.li_layers`` first, then one layer fewer at a time down to
+    ``min_li_layers``; the first cell with a face-flipping operation is returned, else the one with all layers.
+    Adds ``li_layers`` (used), ``li_layers_removed`` and ``spacegroup`` (spglib, symprec 0.1) to the built dict."""
+    maker = maker or InterfaceMaker()
+    first = None
+    for n in range(maker.li_layers, max(1, min_li_layers) - 1, -1):
+        built = build_interface(slab, cand, dataclasses.replace(maker, li_layers=n))
+        built.update(li_layers=n, li_layers_removed=maker.li_layers - n)
+        first = first or built
+        if built["symmetric"]:
+            break
+    else:
+        built = first
+    built["spacegroup"] = spacegroup(built["structure"])
+    return built
+
+
+def spacegroup(cell: Structure, symprec: float = InterfacesCfg.symprec) -> str:
+    """spglib's international symbol of ``cell`` (symprec in Å)."""
+    try:
+        return SpacegroupAnalyzer(cell, symprec=symprec).get_space_group_symbol()
+    except Exception:  # spglib finds no cell: report P1 rather than fail the interface
+        return "P1"
+
+
+def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float = InterfacesCfg.symprec) -> list[np.ndarray]:
     """In-plane shifts tau (fractional) of the film that make substrate + shifted film share a face-flipping
     operation: for a substrate operation (R, t) and a film operation (R, t_f) with the same rotation, the
     shifted film is invariant under (R, t) when t + (R - I) tau = t_f modulo a lattice vector."""
@@ -278,9 +308,13 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
 
     c0 = t_sub + t_li + 2 * maker.gap
     lat0 = Lattice(np.array([[*common[0], 0.0], [*common[1], 0.0], [0.0, 0.0, c0]]))
-    sub_cell = Structure(lat0, list(sup.species), np.c_[frac_s, zs / c0])
+    # symmetry is that of the framework (P, S, Cl) and the Li metal: the argyrodite's Li keep the bulk's own ordering,
+    # which has no face flip (METHOD.md 2 terminations are cut without moving Li)
+    arg_li = [i for i, sp in enumerate(sup.species) if sp.symbol == "Li"]
+    frame = [i for i in range(len(sup)) if i not in set(arg_li)]
+    sub_cell = Structure(lat0, [sup.species[i] for i in frame], np.c_[frac_s[frame], zs[frame] / c0])
     film_cell = Structure(lat0, ["Li"] * len(li), np.c_[li[:, :2] % 1.0, (li[:, 2] + t_sub + maker.gap) / c0])
-    shifts = symmetric_shifts(sub_cell, film_cell)
+    shifts = symmetric_shifts(sub_cell, film_cell, maker.symprec)
     shifts += [np.array([gx, gy]) / maker.n_shift for gx in range(maker.n_shift) for gy in range(maker.n_shift)]
     best = None
     for shift in shifts:
@@ -297,7 +331,9 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
             gap += 0.1
         if dmin < maker.min_distance:
             continue
-        sym = is_symmetric_slab(cell, 0.1)
+        without = cell.copy()
+        without.remove_sites(arg_li)
+        sym = is_symmetric_slab(without, maker.symprec)
         score = (sym, dmin)
         if best is None or score > best[0]:
             best = (score, cell, shift, gap)

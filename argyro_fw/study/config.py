@@ -17,9 +17,10 @@ import numpy as np
 import yaml
 
 from .. import engines
-from ..core.chemistry import A_EXP, ARGYRODITE_CELL_ATOMS, ELEMENTS, LI_A_PBE
+from ..core.chemistry import A_EXP, ARGYRODITE_CELL_ATOMS, ELEMENTS, LI_A_PBE, PHASE_NAMES
 from ..errors import ConfigError, yaml_problem
 from ..mlip.commands import CommitteeFinetune, MultiheadFinetune
+from ..textfile import read_text
 
 ENGINES = tuple(engines.ENERGY)
 MD_ENGINES = tuple(engines.MD)
@@ -46,6 +47,12 @@ class SurfacesCfg:
     min_thickness: float = 15.0  # Å
     vacuum: float = 15.0  # Å
     top_n: int = 3  # the N lowest-gamma terminations go on to interfaces (METHOD.md 3)
+    # terminations (structures/surfaces.py): framework atoms closer than layer_gap along the normal are one layer;
+    # li_rule: which Li of a face's outer gap belong to the slab (midpoint | gap | anion, see surfaces.py)
+    layer_gap: float = 0.5  # Å
+    li_rule: str = "midpoint"
+    label_depth: float = 1.2  # Å: a face is named "Li-..." when a slab Li lies this close to its outer layer
+    ps_bond: float = 2.5  # Å: an S this close to a P is PS4 sulfur
 
 
 @dataclass
@@ -62,6 +69,9 @@ class InterfacesCfg:
     balance_max_sets: int = 1_000_000  # enumerate completely up to this many removal sets; above: a uniform
     # sample of this many (recorded as truncated, with the seed)
     balance_seed: int = 0  # seed of that sample
+    symprec: float = 0.1  # Å: spglib tolerance of an interface's face flip (framework and Li metal; the argyrodite's Li
+    # keep the bulk's ordering); an engine-relaxed framework can be ~1 Å off its mirror image: raise it to call those
+    # symmetric
 
 
 @dataclass
@@ -144,6 +154,34 @@ class AnalysisCfg:
 
 
 @dataclass
+class AimdCfg:
+    """AIMD fireworks of the study's engine (METHOD.md 1, 4, 5): VASP NVT (Nose-Hoover, SMASS 0, POTIM 2 fs,
+    1 fs for interfaces); the demo's stand-in is CHGNet with ASE's Langevin thermostat. METHOD.md gives the
+    temperatures and frame counts; it does not give the durations of the bulk, ramp and test-set runs: the
+    ``*_ps`` values are our choice (README)."""
+    enabled: bool = True
+    bulk_temperatures: list = field(default_factory=lambda: [400, 600, 800, 1000])  # K, the chosen bulk cell
+    bulk_ps: float = 10.0
+    bulk_frames: int = 75  # per temperature, evenly spaced, to every interface's initial set
+    li_supercell: int = 3  # bcc Li n x n x n conventional cells (3: 54 atoms)
+    li_ramp: list = field(default_factory=lambda: [200, 1200])  # K, TEBEG -> TEEND
+    li_ps: float = 10.0
+    li_frames: int = 100
+    products: list = field(default_factory=lambda: ["li3p", "li2s", "licl"])  # decomposition products (phases)
+    product_supercell: list = field(default_factory=lambda: [2, 2, 2])
+    product_ramp: list = field(default_factory=lambda: [200, 1200])  # K
+    product_ps: float = 10.0
+    product_frames: int = 100  # each, added to the final model's data (METHOD.md 5)
+    interface_relax_frames: int = 50  # evenly spaced frames of each interface's DFT relaxation
+    test_temperatures: list = field(default_factory=lambda: [400, 1000])  # K, interface AIMD for validation
+    test_ps: float = 5.0
+    test_frames: int = 500  # per interface, split evenly over test_temperatures
+    validation_temperature: float = 600.0  # K: ordered vs disordered bulk, Li MSD (METHOD.md 1)
+    validation_ps: float = 40.0
+    validation_frame_ps: float = 0.1  # frame spacing of the validation runs (the Li MSD's time resolution)
+
+
+@dataclass
 class StudyConfig:
     name: str = "study"
     workdir: str = "study"  # persistent folder for models and MD runs (made absolute)
@@ -158,6 +196,7 @@ class StudyConfig:
     mlmd: MlmdCfg = field(default_factory=MlmdCfg)
     bulk_mlmd: BulkMlmdCfg = field(default_factory=BulkMlmdCfg)
     analysis: AnalysisCfg = field(default_factory=AnalysisCfg)
+    aimd: AimdCfg = field(default_factory=AimdCfg)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -304,9 +343,11 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for i, m in enumerate(cfg.surfaces.planes):
         if not (isinstance(m, list) and len(m) == 3 and all(x in (0, 1) for x in m) and any(m)) or m == [1, 1, 1]:
             raise ConfigError(f"surfaces.planes[{i}]: expected three indices in {{0, 1}}, not all zero and not (111), got {m!r}")
-    for k in ("min_thickness", "vacuum"):
+    for k in ("min_thickness", "vacuum", "layer_gap", "label_depth", "ps_bond"):
         if getattr(cfg.surfaces, k) <= 0:
             raise ConfigError(f"surfaces.{k}: expected a positive length (Å)")
+    if cfg.surfaces.li_rule not in ("midpoint", "gap", "anion"):
+        raise ConfigError(f"surfaces.li_rule: expected midpoint, gap or anion, got {cfg.surfaces.li_rule!r}")
     if cfg.surfaces.top_n < 1:
         raise ConfigError(f"surfaces.top_n: expected >= 1, got {cfg.surfaces.top_n}")
     for i, p in enumerate(cfg.interfaces.li_planes):
@@ -317,7 +358,7 @@ def validate(cfg: StudyConfig) -> StudyConfig:
             raise ConfigError(f"interfaces.{k}: expected >= 1")
     if cfg.interfaces.balance_seed < 0:
         raise ConfigError(f"interfaces.balance_seed: expected an integer >= 0, got {cfg.interfaces.balance_seed}")
-    for k in ("li_a", "max_area"):
+    for k in ("li_a", "max_area", "symprec"):
         if getattr(cfg.interfaces, k) <= 0:
             raise ConfigError(f"interfaces.{k}: expected a positive number")
     al = cfg.active_learning
@@ -406,7 +447,32 @@ def validate(cfg: StudyConfig) -> StudyConfig:
         if not (isinstance(name, str) and name and isinstance(w, list) and len(w) == 2
                 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in w) and 0 <= w[0] < w[1]):
             raise ConfigError(f"analysis.flux_windows.{name}: expected [t0, t1] in ns with 0 <= t0 < t1, got {w!r}")
+    _validate_aimd(cfg.aimd)
     return cfg
+
+
+def _validate_aimd(a: AimdCfg) -> None:
+    _positive_list(a.bulk_temperatures, "aimd.bulk_temperatures")
+    _positive_list(a.test_temperatures, "aimd.test_temperatures")
+    for k in ("li_ramp", "product_ramp"):
+        v = getattr(a, k)
+        if len(v) != 2:
+            raise ConfigError(f"aimd.{k}: expected [T_begin, T_end] in K, got {v!r}")
+        _positive_list(v, f"aimd.{k}")
+    _positive_list(a.product_supercell, "aimd.product_supercell", integer=True)
+    if len(a.product_supercell) != 3:
+        raise ConfigError("aimd.product_supercell: expected three integers")
+    for i, p in enumerate(a.products):
+        if p not in PHASE_NAMES or p == "li":
+            raise ConfigError(f"aimd.products[{i}]: expected one of {', '.join(n for n in PHASE_NAMES if n != 'li')}, "
+                              f"got {p!r}")
+    for k in ("bulk_ps", "li_ps", "product_ps", "test_ps", "validation_ps", "validation_temperature",
+              "validation_frame_ps"):
+        if getattr(a, k) <= 0:
+            raise ConfigError(f"aimd.{k}: expected > 0, got {getattr(a, k)}")
+    for k in ("li_supercell", "bulk_frames", "li_frames", "product_frames", "interface_relax_frames", "test_frames"):
+        if getattr(a, k) < 1:
+            raise ConfigError(f"aimd.{k}: expected >= 1, got {getattr(a, k)}")
 
 
 def from_dict(data: dict) -> StudyConfig:
@@ -416,10 +482,7 @@ def from_dict(data: dict) -> StudyConfig:
 def load(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML; errors name the file and the field."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError(f"study config {p}: cannot be read ({exc.strerror})") from None
+    text = read_text(p, "study config")  # one line for an unreadable or binary file, never its bytes
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -6,6 +6,8 @@ Energies in eV, areas in Å², surface and interface energies in eV/nm².
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
@@ -18,8 +20,7 @@ from ..structures.energies import (
     strain_energy,
     surface_energy,
 )
-from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
-from ..structures.surfaces import is_symmetric_slab
+from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates, spacegroup, symmetric_interface
 
 FU = REFERENCE_PHASES["Li6PS5Cl"]
 
@@ -30,36 +31,48 @@ def gamma_surface(e_slab: float, slab: dict, context: dict) -> float:
     return surface_energy(e_slab, k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], slab["area_A2"])
 
 
-def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure]) -> list[dict]:
-    """Per top surface: charge balance (every removal set up to symmetry ranked by Ewald energy, or a recorded
-    uniform sample when there are more than ``balance_max_sets``; of the ``balance_top_k`` lowest, the first
-    that keeps a face-flipping operation, else the lowest; the ranked list is kept in ``balance``), lattice
-    match, and the best-ranked symmetric interface cell (else the best-ranked); with the parts needed for the
-    strain correction. Pure (no database)."""
+def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure], li_a: float | None = None) -> list[dict]:
+    """Per top surface, METHOD.md 3 and 9 in the study's order: lattice match (``li_a``: the engine-relaxed bcc Li
+    lattice constant, else ``interfaces.li_a``; the slab carries the engine-relaxed argyrodite lattice), the interface
+    made symmetric by removing Li-metal layers, then charge balancing (every removal set up to symmetry ranked by
+    Ewald energy, or a recorded uniform sample when there are more than ``balance_max_sets``; of the
+    ``balance_top_k`` lowest, the first whose interface keeps a face-flipping operation, else the lowest; the ranked
+    list is kept in ``balance``); with the parts needed for the strain correction and spglib's space group. Pure (no
+    database)."""
 
     out = []
     ic = cfg.interfaces
-    maker = InterfaceMaker(li_planes=list(ic.li_planes), li_a=ic.li_a, li_layers=ic.li_layers, max_area=ic.max_area,
-                           max_candidates=ic.candidates)
+    maker = InterfaceMaker(li_planes=list(ic.li_planes), li_a=float(li_a or ic.li_a), li_layers=ic.li_layers,
+                           max_area=ic.max_area, max_candidates=ic.candidates, symprec=ic.symprec)
     for t in top:
         slab = slab_structures[t["key"]]
-        res = balance(slab, top_k=ic.balance_top_k, keep=ic.balance_candidates, max_sets=ic.balance_max_sets,
-                      seed=ic.balance_seed)
-        sym = [c for c in res.candidates if is_symmetric_slab(c["structure"])]
-        pick = (sym or res.candidates)[0]
-        bslab = pick["structure"]
-        cands = match_candidates(bslab, maker)
+        cands = match_candidates(slab, maker)
         if not cands:
             continue
-        built = [build_interface(bslab, c, maker) for c in cands]
-        best = next((b for b in built if b["symmetric"]), built[0])
+        built = [symmetric_interface(slab, c, maker) for c in cands]
+        k_best = next((k for k, b in enumerate(built) if b["symmetric"]), 0)
+        cand, sym_unbalanced = cands[k_best], built[k_best]
+        layer_maker = dataclasses.replace(maker, li_layers=sym_unbalanced["li_layers"])
+        res = balance(slab, top_k=ic.balance_top_k, keep=ic.balance_candidates, max_sets=ic.balance_max_sets,
+                      seed=ic.balance_seed)
+        best, pick = None, None
+        for c in res.candidates:  # lowest Ewald energy first: the first that keeps the interface symmetric
+            b = build_interface(c["structure"], cand, layer_maker)
+            best, pick = (best, pick) if best is not None else (b, c)
+            if b["symmetric"]:
+                best, pick = b, c
+                break
+        best.update(li_layers=sym_unbalanced["li_layers"], li_layers_removed=sym_unbalanced["li_layers_removed"],
+                    spacegroup=spacegroup(best["structure"]))
         key = f"interface/{t['id']}__Li{best['li_plane']}"
         out.append({"key": key, "surface": t["key"], "termination": t["termination"], "miller": t["miller"],
                     "gamma_surf_eV_nm2": t["gamma_surf_eV_nm2"], "li_plane": best["li_plane"],
                     "mismatch_pct": best["mismatch_pct"], "area_A2": best["area_A2"], "symmetric": best["symmetric"],
+                    "spacegroup": best["spacegroup"], "spacegroup_before_balance": sym_unbalanced["spacegroup"],
+                    "li_a_A": maker.li_a, "li_layers": best["li_layers"], "li_layers_removed": best["li_layers_removed"],
                     "removed_for_balance": res.removal, "balance_candidates": len(res.ranked),
                     "balance_capped": res.truncated, "balance_choice": pick["rank"],
-                    "balance": dict(res.record(), chosen_rank=pick["rank"], chosen_symmetric=bool(sym)),
+                    "balance": dict(res.record(), chosen_rank=pick["rank"], chosen_symmetric=bool(best["symmetric"])),
                     "li_metal_atoms": best["li_metal_atoms"],
                     "argyrodite_atoms": best["argyrodite_atoms"],
                     "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},

@@ -96,6 +96,7 @@ class FinalModel(Record):
     path: str
     heads: list = field(default_factory=list)
     mliap: str | None = None
+    name: str = ""  # the interface whose model this is
 
 
 @dataclass
