@@ -68,6 +68,9 @@ class CounterCollection:
 
 def patch_launchpad(launchpad_cls) -> None:
     """Make ``launchpad_cls().fw_id_assigner`` a :class:`CounterCollection` (idempotent)."""
+    from .recovery import patch_launchpad as patch_workers  # here, not at the top: the .pth loads this module
+
+    patch_workers(launchpad_cls)  # ping interval, worker record, late finishes (argyro_fw.recovery)
     if getattr(launchpad_cls, "_argyro_counters", False):
         return
 
@@ -93,6 +96,9 @@ class _PatchingLoader(importlib.abc.Loader):
     def exec_module(self, module):
         self._loader.exec_module(module)
         patch_launchpad(module.LaunchPad)
+        from .settings import patch_launchpad_auth  # here, not at the top: the .pth loads this module at every start
+
+        patch_launchpad_auth(module.LaunchPad)  # the password of a launchpad file, read from its password file
 
 
 class _LaunchPadFinder(importlib.abc.MetaPathFinder):

@@ -15,7 +15,8 @@ from .dft.paw import POTCAR_ENV
 from .errors import ConfigError, DatabaseError
 from .queue.adapter import ArgyroQueueAdapter
 from .queue.profile import VASP_KIND, Site, resolve, rocket_launch
-from .settings import DBSettings
+from .recovery import FW_CONFIG_FILE
+from .settings import DBSettings, PingSettings
 from .templating import render
 
 SITES = ("local", "slurm", "pbs")
@@ -44,7 +45,8 @@ def init_files(
     profile: dict | None = None,
     argyro_cmd: str | None = None,
 ) -> list[Path]:
-    """Render my_launchpad.yaml, my_fworker.yaml and my_qadapter.yaml into ``directory``, and for a
+    """Render my_launchpad.yaml, my_fworker.yaml, my_qadapter.yaml and FW_config.yaml (the ping interval,
+    :mod:`argyro_fw.recovery`) into ``directory``, and for a
     cluster site (slurm, pbs) one my_fworker.<kind>.yaml + my_qadapter.<kind>.yaml per job kind from
     the site ``profile`` (:mod:`argyro_fw.queue.profile`).
 
@@ -64,6 +66,7 @@ def init_files(
         username=settings.username,
         authsource=settings.authsource,
         password_env=settings.password_env,
+        password_file=settings.password_file,
         logdir=logdir,
         site=site,
         launchpad_file=str(d / LAUNCHPAD_FILE),
@@ -79,6 +82,9 @@ def init_files(
         return out
 
     texts = {LAUNCHPAD_FILE: render("launchpad/my_launchpad.yaml.j2", **ctx)}
+    ping = PingSettings()  # the liveness ping `argyro recover` relies on (argyro_fw.recovery)
+    texts[FW_CONFIG_FILE] = render("launchpad/FW_config.yaml.j2", ping_s=int(ping.interval_s),
+                                   expiry_pings=ping.expiry_pings, expiry_s=int(ping.interval_s * ping.expiry_pings))
     qa_files = []
     if site == "local":  # no scheduler: one worker for every kind, no queue adapter
         texts.update(pair(plan.default, FWORKER_FILE, "", worker))

@@ -1,16 +1,61 @@
-"""Bring a LaunchPad back to a consistent state after a crash (worker or database killed).
+"""Bring a LaunchPad back to a consistent state after a crash (worker or database killed), without ever
+rerunning a run whose process may still be alive.
 
-A worker killed while it held a workflow lock leaves ``locked: true`` on the workflow document,
-and FireWorks then waits ``WFLOCK_EXPIRATION_SECS`` (5 min) on every later update of that
-workflow; a killed worker also leaves its firework RUNNING until FireWorks' ping expiry (4 h).
-:func:`recover` clears stale locks, reruns (or fizzles) lost runs and refreshes workflows whose
-states are inconsistent (e.g. a parent COMPLETED whose children were never made READY).
+A RUNNING launch is *lost* (rerun, or fizzled with ``fizzle``) only when its process cannot be alive:
+
+- its worker ran on this host (same hostname, boot and pid namespace) and the pid it recorded is gone
+  (a pid reused by another process counts as gone; a dead process-group leader whose group still has
+  members counts as alive: its children still work in the launch directory). A live pid is never
+  recovered, however old its last ping;
+- otherwise (another host, or no record) when it has not pinged for ``lost_after_s`` seconds, and never
+  before two of the ping intervals its worker recorded. ``argyro init`` sets that interval
+  (:class:`argyro_fw.settings.PingSettings`, FireWorks' PING_TIME_SECS in FW_config.yaml beside the
+  launchpad files); the default ``lost_after_s`` is ``expiry_pings`` intervals;
+- or, with a scheduler, when :func:`argyro_fw.queue.reconcile.reconcile` finds its job gone.
+
+The worker side is :func:`patch_launchpad`, applied to FireWorks' LaunchPad in every process of argyro's
+environment (through :func:`argyro_fw.fw_counters.patch_launchpad`: ``compat.install`` and the ``.pth`` hook
+of FireWorks' own ``rlaunch``):
+
+- loading a launchpad file applies the FW_config.yaml beside it (the ping interval for this process's
+  rockets) and exports ``FW_CONFIG_FILE`` to child processes;
+- a checked-out launch records its worker (host, boot id, pid namespace, pid, start time, process group,
+  ping interval) as ``argyro_worker``, again at every ping;
+- a late finish: when a launch that a rerun archived completes after all (its worker was only silent),
+  FireWorks would store it without touching the firework, which stays READY (and runs again) or RUNNING.
+  The finish is adopted instead: the firework becomes COMPLETED with that launch and its FWAction is
+  applied once; a copy of the rerun still running finishes into a COMPLETED firework, which FireWorks does
+  not apply twice. A late FIZZLED finish of an archived launch changes nothing.
+- the launches this process has in flight are known (:func:`put_back`), for Ctrl-C (:mod:`argyro_fw.interrupt`).
+
+:func:`recover` also clears stale workflow locks (a worker killed while it held one leaves ``locked: true``,
+and FireWorks then waits ``WFLOCK_EXPIRATION_SECS`` on every later update of that workflow) and refreshes
+workflows whose states are inconsistent (a parent COMPLETED whose children were never made READY).
+
+FireWorks' modules are imported inside functions: :mod:`argyro_fw.fw_counters` loads this module while
+FireWorks' launchpad module loads.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pymongo.errors import PyMongoError
+
+from .errors import ConfigError
+from .settings import PingSettings
+
+#: FireWorks' settings file that `argyro init` writes beside the launchpad files
+FW_CONFIG_FILE = "FW_config.yaml"
+#: the launch document's field holding the worker's identity
+WORKER_KEY = "argyro_worker"
 
 
 @dataclass
@@ -18,10 +63,229 @@ class RecoveryReport:
     unlocked_wf_ids: list[int] = field(default_factory=list)
     orphaned_fw_ids: list[int] = field(default_factory=list)
     lost_fw_ids: list[int] = field(default_factory=list)
+    gone_job_fw_ids: list[int] = field(default_factory=list)
+    alive_fw_ids: list[int] = field(default_factory=list)
+    waiting_fw_ids: list[int] = field(default_factory=list)
     inconsistent_fw_ids: list[int] = field(default_factory=list)
     refreshed_fw_ids: list[int] = field(default_factory=list)
 
 
+# -- who runs a launch --------------------------------------------------------------------------------------
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (index 0 is the state, 2 the pgid, 19 the start time)."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text or ")" not in text:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def host_identity() -> dict:
+    """This host as a launch records it: hostname, boot id and pid namespace (pids compare only within one)."""
+    try:
+        pidns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pidns = None
+    return {"host": socket.gethostname(), "boot_id": _read("/proc/sys/kernel/random/boot_id"), "pidns": pidns}
+
+
+def worker_record() -> dict:
+    """This process as the worker of a launch."""
+    from fireworks.core import rocket  # here: this module loads while FireWorks' launchpad module does (.pth)
+
+    st = _stat(os.getpid()) or []
+    return dict(host_identity(), pid=os.getpid(), pgid=os.getpgrp(), start=st[19] if len(st) > 19 else None,
+                ping_s=float(rocket.PING_TIME_SECS))
+
+
+def _group_alive(pgid: int) -> bool:
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st and st[0] != "Z" and st[2] == str(pgid):
+                return True
+    return False
+
+
+def liveness(rec: dict | None) -> str:
+    """'alive' or 'dead' for a worker recorded on this host, else 'unknown' (another host, or no record)."""
+    if not rec or not rec.get("pid") or {k: rec.get(k) for k in ("host", "boot_id", "pidns")} != host_identity():
+        return "unknown"
+    st = _stat(int(rec["pid"]))
+    if st and st[0] != "Z" and (rec.get("start") is None or st[19] == rec["start"]):
+        return "alive"
+    if rec.get("pgid") == rec["pid"] and _group_alive(int(rec["pgid"])):
+        return "alive"  # the worker led its process group and the firework's children still run
+    return "dead"
+
+
+def _last_ping(launch: dict) -> datetime.datetime | None:
+    times = []
+    for h in launch.get("state_history", []):
+        if h.get("state") == "RUNNING":
+            for key in ("updated_on", "created_on"):
+                t = h.get(key)
+                if isinstance(t, str):
+                    t = datetime.datetime.fromisoformat(t)
+                if isinstance(t, datetime.datetime):
+                    times.append(t if t.tzinfo else t.replace(tzinfo=datetime.UTC))
+    return max(times) if times else None
+
+
+# -- the ping interval ----------------------------------------------------------------------------------------
+def _fw_config(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def apply_fw_config(path: str | os.PathLike) -> None:
+    """Use the ping interval of FW_config.yaml ``path`` in this process's rockets, and export FW_CONFIG_FILE."""
+    path = Path(path)
+    cfg = _fw_config(path) if path.is_file() else {}
+    if "PING_TIME_SECS" not in cfg:
+        return
+    from fireworks import fw_config  # here: this module loads while FireWorks' launchpad module does (.pth)
+    from fireworks.core import rocket  # (the same)
+
+    for key in ("PING_TIME_SECS", "RUN_EXPIRATION_SECS"):
+        if key in cfg:
+            setattr(fw_config, key, cfg[key])
+    rocket.PING_TIME_SECS = cfg["PING_TIME_SECS"]  # the ping thread reads it at every wait
+    os.environ.setdefault("FW_CONFIG_FILE", str(path.resolve()))
+
+
+def configured_ping(launchpad_file: str | os.PathLike | None) -> tuple[float, str]:
+    """(ping interval, where it comes from) for the workers of ``launchpad_file``: FW_config.yaml beside it,
+    else the interval FireWorks uses in this environment (3600 s unless a FW_config.yaml says otherwise)."""
+    if launchpad_file is not None:
+        f = Path(launchpad_file).expanduser().parent / FW_CONFIG_FILE
+        cfg = _fw_config(f) if f.is_file() else {}
+        if isinstance(cfg.get("PING_TIME_SECS"), (int, float)) and cfg["PING_TIME_SECS"] > 0:
+            return float(cfg["PING_TIME_SECS"]), str(f)
+    from fireworks import fw_config  # here: this module loads while FireWorks' launchpad module does (.pth)
+
+    return float(fw_config.PING_TIME_SECS), "FireWorks' PING_TIME_SECS (no FW_config.yaml beside the launchpad)"
+
+
+def default_lost_after(ping_s: float) -> float:
+    return PingSettings().expiry_pings * ping_s
+
+
+def check_lost_after(lost_after_s: float, ping_s: float, source: str) -> None:
+    """Refuse an expiry under ``min_pings`` ping intervals: a live worker between two pings would look lost."""
+    n = PingSettings().min_pings
+    if lost_after_s < n * ping_s:
+        raise ConfigError(f"--lost-after {lost_after_s:g}: shorter than {n} ping intervals ({ping_s:g} s each, from "
+                          f"{source}), so a live run could be rerun; use at least {n * ping_s:g}")
+
+
+# -- the worker side --------------------------------------------------------------------------------------------
+_inflight: dict[int, tuple[object, int]] = {}  # launch_id -> (launchpad, fw_id) of the rockets of this process
+_checkout_lock = threading.Lock()
+_stopping = threading.Event()
+_reporting = threading.local()
+
+
+def _park() -> None:
+    """Block this thread for good: the process is being stopped (:mod:`argyro_fw.interrupt` exits it)."""
+    threading.Event().wait()
+
+
+def patch_launchpad(cls) -> None:
+    """Apply the worker side (module docstring) to FireWorks' LaunchPad class ``cls`` (idempotent)."""
+    if getattr(cls, "_argyro_recovery", False):
+        return
+    checkout, complete, ping, from_file = cls.checkout_fw, cls.complete_launch, cls.ping_launch, cls.from_file.__func__
+
+    def checkout_fw(self, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
+        m_fw = launch_id = None
+        with _checkout_lock:
+            stopping = _stopping.is_set()
+            if not stopping:
+                m_fw, launch_id = checkout(self, fworker, launch_dir, fw_id, host, ip, state)
+                if m_fw is not None and state == "RUNNING":
+                    _inflight[launch_id] = (self, m_fw.fw_id)
+                    self.launches.update_one({"launch_id": launch_id}, {"$set": {WORKER_KEY: worker_record()}})
+        if stopping:
+            _park()
+        return m_fw, launch_id
+
+    def ping_launch(self, launch_id, ptime=None, checkpoint=None):
+        ping(self, launch_id, ptime, checkpoint)
+        if launch_id in _inflight:  # FireWorks rewrites the launch on some updates: record the worker again
+            self.launches.update_one({"launch_id": launch_id, "state": "RUNNING"},
+                                     {"$set": {WORKER_KEY: worker_record()}})
+
+    def complete_launch(self, launch_id, action=None, state="COMPLETED"):
+        if _stopping.is_set() and launch_id in _inflight and not getattr(_reporting, "on", False):
+            _park()  # interrupted: the firework is put back to READY, never reported
+        fw = self.fireworks.find_one({"archived_launches": launch_id, "launches": {"$ne": launch_id}},
+                                     {"fw_id": 1, "state": 1})
+        out = complete(self, launch_id, action, state)
+        _inflight.pop(launch_id, None)
+        if fw is not None and state == "COMPLETED" and fw["state"] in ("READY", "RESERVED", "RUNNING", "FIZZLED"):
+            # a late finish of a launch that a rerun archived: adopt it rather than run the firework again
+            done = self.fireworks.update_one({"fw_id": fw["fw_id"], "archived_launches": launch_id},
+                                             {"$pull": {"archived_launches": launch_id}, "$push": {"launches": launch_id}})
+            if done.modified_count:
+                self.m_logger.warning(f"launch {launch_id} of firework {fw['fw_id']} finished after a rerun "
+                                      f"({fw['state']}): its result is kept, the firework is COMPLETED")
+                self._refresh_wf(fw["fw_id"])
+        return out
+
+    def load(kls, filename, *args, **kwargs):
+        apply_fw_config(Path(filename).expanduser().parent / FW_CONFIG_FILE)
+        return from_file(kls, filename, *args, **kwargs)
+
+    cls.checkout_fw, cls.ping_launch, cls.complete_launch = checkout_fw, ping_launch, complete_launch
+    cls.from_file = classmethod(load)
+    cls._argyro_recovery = True
+
+
+def stop_taking() -> None:
+    """No new firework is checked out, and no firework in flight reported, by this process from now on."""
+    _stopping.set()
+
+
+def put_back(message: str) -> tuple[list[int], list[int]]:
+    """Rerun every firework this process has in flight to READY (its launch FIZZLED with ``message``), after
+    :func:`stop_taking`. Returns (fw_ids put back, fw_ids that could not be: left RUNNING)."""
+    from fireworks.core.firework import FWAction  # here: this module loads while FireWorks' launchpad does (.pth)
+
+    if not _checkout_lock.acquire(timeout=5):  # a checkout in progress finishes and registers first
+        return [], sorted(fw for _, fw in _inflight.values())
+    try:
+        items = list(_inflight.items())
+    finally:
+        _checkout_lock.release()
+    done, failed = [], []
+    _reporting.on = True
+    for launch_id, (lp, fw_id) in items:
+        try:
+            if lp.fireworks.find_one({"fw_id": fw_id, "launches": launch_id, "state": "RUNNING"}, {"fw_id": 1}):
+                lp.rerun_fw(fw_id)  # archives the launch: the firework is READY again (its children WAITING)
+                lp.complete_launch(launch_id, FWAction(stored_data={"_message": message}), "FIZZLED")
+                done.append(fw_id)
+        except (PyMongoError, RuntimeError, ValueError):  # no database: `argyro recover` reruns it (dead pid)
+            failed.append(fw_id)
+    return sorted(done), sorted(failed)
+
+
+def inflight_fw_ids() -> list[int]:
+    return sorted(fw for _, fw in _inflight.values())
+
+
+# -- recover ----------------------------------------------------------------------------------------------------
 def stale_locks(lp, observe_s: float = 2.0) -> list[int]:
     """Workflow ids (first node) locked now and still locked ``observe_s`` seconds later.
 
@@ -49,16 +313,51 @@ def orphaned_fireworks(lp) -> set[int]:
     return held - active
 
 
-def recover(lp, lost_after_s: float = 60.0, fizzle: bool = False, observe_s: float = 2.0) -> RecoveryReport:
-    """Unlock stale workflow locks, rerun (or fizzle) runs silent for ``lost_after_s`` seconds,
-    and refresh workflows with inconsistent states. Returns what was done."""
+def lost_launches(lp, ping_s: float, lost_after_s: float, rep: RecoveryReport | None = None) -> list[int]:
+    """Launch ids of the RUNNING launches whose process cannot be alive (module docstring)."""
+    min_pings = PingSettings().min_pings
+    now = datetime.datetime.now(datetime.UTC)
+    lost = []
+    fields = {"launch_id": 1, "fw_id": 1, "state_history": 1, WORKER_KEY: 1}
+    for launch in lp.launches.find({"state": "RUNNING"}, fields):
+        rec = launch.get(WORKER_KEY)
+        verdict = liveness(rec)
+        if verdict == "alive":
+            if rep is not None:
+                rep.alive_fw_ids.append(launch["fw_id"])
+            continue
+        if verdict == "unknown":
+            expiry = max(lost_after_s, min_pings * float(rec["ping_s"])) if rec and rec.get("ping_s") else lost_after_s
+            last = _last_ping(launch)
+            if last is not None and (now - last).total_seconds() <= expiry:
+                if rep is not None:
+                    rep.waiting_fw_ids.append(launch["fw_id"])
+                continue
+        lost.append(launch["launch_id"])
+    return lost
+
+
+def recover(lp, ping_s: float | None = None, lost_after_s: float | None = None, fizzle: bool = False,
+            observe_s: float = 2.0, scheduler: str | None = None) -> RecoveryReport:
+    """Unlock stale workflow locks, rerun (or fizzle) runs whose process cannot be alive (module docstring)
+    and refresh workflows with inconsistent states. ``ping_s`` is the workers' ping interval (default:
+    :class:`~argyro_fw.settings.PingSettings`), ``lost_after_s`` the silence after which a run elsewhere is
+    lost (default ``expiry_pings`` intervals). Returns what was done."""
+    ping_s = PingSettings().interval_s if ping_s is None else ping_s
+    lost_after_s = default_lost_after(ping_s) if lost_after_s is None else lost_after_s
     rep = RecoveryReport()
+    if scheduler:
+        from .queue.reconcile import reconcile  # only with a scheduler
+
+        gone = reconcile(lp, scheduler, fizzle=fizzle)
+        rep.gone_job_fw_ids = sorted(gone.fizzled if fizzle else gone.rerun)
     orphans_before = orphaned_fireworks(lp)
     for fw_id in stale_locks(lp, observe_s):
         lp.workflows.update_one({"nodes": fw_id}, {"$unset": {"locked": True}})
         rep.unlocked_wf_ids.append(fw_id)
+    lost_ids = lost_launches(lp, ping_s, lost_after_s, rep)
     _, lost, inconsistent = lp.detect_lostruns(
-        expiration_secs=lost_after_s, fizzle=fizzle, rerun=not fizzle, refresh=True
+        expiration_secs=0, fizzle=fizzle, rerun=not fizzle, refresh=True, launch_query={"launch_id": {"$in": lost_ids}}
     )
     rep.lost_fw_ids = sorted(lost)
     if orphans_before:

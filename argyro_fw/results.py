@@ -360,6 +360,264 @@ def write_tables(frames: dict[str, pd.DataFrame], out_dir: str | os.PathLike, fm
     return paths
 
 
+# ------------------------------------------------------------------------------------------- ours beside the study's
+
+#: the columns every comparison table ends with
+COMPARE_COLUMNS = ["quantity", "ours", "study", "unit", "METHOD.md"]
+#: (table, title) of :func:`comparison`, in print order
+COMPARISONS = (
+    ("bulk", "bulk Li6PS5Cl: lattice, terminations, diffusion (METHOD.md 1, 2)"),
+    ("terminations", "terminations, Table 2 (METHOD.md 2, 8)"),
+    ("interfaces", "interfaces, Tables 3 and 4 (METHOD.md 3, 6, 8)"),
+    ("active_learning", "active learning (METHOD.md 5)"),
+    ("validation", "validation on the AIMD test set (METHOD.md 5)"),
+    ("md", "MD analyses (METHOD.md 7: the study's values are for (100)/(100) at 400 K)"),
+    ("diffusion", "bulk MD diffusion per temperature (METHOD.md 1 gives only the fits)"),
+)
+
+
+def _row(keys: dict, quantity: str, ours, study, unit: str, section: str) -> dict:
+    return keys | {"quantity": quantity, "ours": ours, "study": study, "unit": unit, "METHOD.md": section}
+
+
+def _rv(r: ref.Ref | None, k: int | None = None):
+    """A Ref's value (a number, or "lo-hi" for a range); ``k`` picks one of a (L->R, R->L) pair."""
+    if r is None:
+        return None
+    if k is not None:
+        return r.value[k]
+    return r.text() if isinstance(r.value, tuple) else r.value
+
+
+def _compare_bulk(db, study: str | None) -> list[dict]:
+    out = []
+    for st in store.read(db, store.STUDIES.name, {"name": study} if study else {}, sort="name"):
+        keys = {"study_name": st["name"]}
+        b = st.get("bulk") or {}
+        abc = ", ".join(f"{x:g}" for x in ref.RELAXED_ABC_A)
+        out.append(_row(keys, "a of the relaxed cell", _f(b.get("a_relaxed_A")), f"{abc} (a, b, c)", "A", "1"))
+        counts: dict[str, int] = {}
+        for d in store.read(db, store.SURFACE_ENERGIES.name, {"study": st["name"]}, projection={"miller": 1}):
+            counts[plane(d.get("miller"))] = counts.get(plane(d.get("miller")), 0) + 1
+        for pl, n in ref.TERMINATION_COUNTS.items():
+            out.append(_row(keys, f"terminations of ({pl})", counts.get(pl, 0) if counts else None, n, "terminations",
+                            ref.TERMINATION_COUNTS_SECTION))
+        arr = st.get("arrhenius") or {}
+        for q, name, rv, re_, unit in (("D", "D", "D_300K_cm2_s", "Ea_D_eV", "cm2/s"),
+                                       ("sigma", "sigma", "sigma_300K_S_cm", "Ea_sigma_eV", "S/cm")):
+            a = arr.get(q) or {}
+            out.append(_row(keys, f"Ea({name})", _f(a.get("Ea_eV")), _rv(ref.BULK[re_]), "eV", ref.BULK[re_].section))
+            out.append(_row(keys, f"{name} at 300 K", _f(a.get("at_300K")), _rv(ref.BULK[rv]), unit,
+                            ref.BULK[rv].section))
+    return out
+
+
+def _compare_terminations(db, study: str | None) -> list[dict]:
+    out = []
+    for r in terminations(db, study).itertuples(index=False):
+        keys = {"study_name": r.study, "rank": r.rank, "plane": f"({r.plane})", "termination": r.termination,
+                "charge_e": r.charge_e, "composition": r.composition}
+        study_v = r.study_gamma_surf_eV_nm2 if isinstance(r.study_gamma_surf_eV_nm2, float) and \
+            math.isfinite(r.study_gamma_surf_eV_nm2) else None
+        out.append(_row(keys, "gamma_surf", r.gamma_surf_eV_nm2, study_v, "eV/nm2", ref.TABLE2_SECTION))
+    return out
+
+
+def _compare_interfaces(db, study: str | None) -> list[dict]:
+    out = []
+    for d in store.read(db, store.INTERFACES.name, {"study": study} if study else {}, sort=[("study", 1), ("key", 1)]):
+        li, pl = plane(d.get("li_plane")), plane(d.get("miller"))
+        r = ref.interface_ref(li, pl)
+        keys = {"study_name": d["study"], "interface": f"({li})/({pl})", "termination": d.get("termination")}
+        e_arg, e_li = _f(d.get("E_str_argyrodite_eV_nm2")), _f(d.get("E_str_li_eV_nm2"))
+        sec = ref.INTERFACE_SECTIONS
+        rows = (("lattice mismatch", _f(d.get("mismatch_pct")), r and r.mismatch_pct, "%", sec["mismatch_pct"]),
+                ("Li metal atoms (DFT model)", d.get("li_metal_atoms"), r and r.li_metal_atoms, "atoms", sec["atoms"]),
+                ("argyrodite atoms (DFT model)", d.get("argyrodite_atoms"), r and r.argyrodite_atoms, "atoms",
+                 sec["atoms"]),
+                ("gamma_inter (charged model)", _f(d.get("gamma_inter_charged_eV_nm2")), None, "eV/nm2", "3"),
+                ("gamma_inter (charge-balanced)", _f(d.get("gamma_inter_eV_nm2")),
+                 r and r.gamma_inter_neutral_eV_nm2, "eV/nm2", sec["gamma_inter_neutral_eV_nm2"]),
+                ("E_str argyrodite", e_arg, r and r.E_str_argyrodite_eV_nm2, "eV/nm2", sec["E_str"]),
+                ("E_str Li", e_li, r and r.E_str_li_eV_nm2, "eV/nm2", sec["E_str"]),
+                ("E_str (argyrodite + Li)", e_arg + e_li, r and r.E_str_argyrodite_eV_nm2 + r.E_str_li_eV_nm2,
+                 "eV/nm2", sec["E_str"]),
+                ("gamma_inter_min (strain-corrected)", _f(d.get("gamma_inter_min_eV_nm2")), None, "eV/nm2", "3"),
+                ("MLMD cell atoms", (d.get("mlmd_cell") or {}).get("n_atoms"), r and r.mlmd_atoms, "atoms",
+                 sec["mlmd_atoms"]))
+        out += [_row(keys, q, ours, study_v if r else None, unit, section) for q, ours, study_v, unit, section in rows]
+    return out
+
+
+def _compare_al(db, study: str | None) -> list[dict]:
+    out = []
+    by_name: dict[str, list[dict]] = {}
+    for d in _al_docs(db, study, None):
+        by_name.setdefault(d["al_name"], []).append(d)
+    for name, docs in by_name.items():
+        keys = {"al_name": name}
+        sizes = [d.get("dataset_size") for d in docs]
+        converged = any((d.get("convergence") or {}).get("converged") for d in docs)
+        first, last = sizes[0], sizes[-1]
+        added = last - first if isinstance(first, int) and isinstance(last, int) else None
+        al = ref.AL
+        out += [_row(keys, "initial frames", first, al["initial_frames"].value, "frames", "5"),
+                _row(keys, "iterations" + ("" if converged else " (not converged yet)"), len(docs),
+                     al["iterations"].value, "iterations", "5"),
+                _row(keys, "frames added", added, al["frames_added"].value, "frames", "5"),
+                _row(keys, "dataset at convergence" if converged else "dataset so far", last,
+                     al["dataset_final"].value, "frames", "5")]
+    return out
+
+
+def _compare_validation(db, study: str | None) -> list[dict]:
+    out = []
+    for r in validation(db, study).itertuples(index=False):
+        it = "" if r.iteration is None or (isinstance(r.iteration, float) and math.isnan(r.iteration)) \
+            else str(int(r.iteration))
+        keys = {"al_name": r.al_name, "iteration": it, "kind": r.kind, "model": Path(str(r.model)).name}
+        se, sf = r.study_energy_rmse_meV_atom, r.study_force_rmse_meV_A
+        out.append(_row(keys, "energy RMSE", r.energy_rmse_meV_atom, None if math.isnan(_f(se)) else se,
+                        "meV/atom", "5"))
+        out.append(_row(keys, "force RMSE", r.force_rmse_meV_A, None if math.isnan(_f(sf)) else sf, "meV/A", "5"))
+    return out
+
+
+def _compare_md(db, study: str | None) -> list[dict]:
+    names = {d["key"]: (plane(d.get("li_plane")), plane(d.get("miller")))
+             for d in store.read(db, store.INTERFACES.name, {"study": study} if study else {})}
+    q: dict = {}
+    if study:
+        q = {"interface": {"$in": list(names)}}
+    out = []
+    for d in store.read(db, store.ANALYSES.name, q, sort=[("interface", 1), ("temperature_K", 1), ("h5_path", 1)]):
+        summ = d.get("results") or {}
+        final = summ.get("final") or {}
+        T = _f(d.get("temperature_K"))
+        planes = names.get(d.get("interface"))
+        is_ref = planes == ref.ANALYSIS_INTERFACE and T == ref.ANALYSIS_TEMPERATURE_K
+        label = f"({planes[0]})/({planes[1]})" if planes else str(d.get("interface"))
+        keys = {"interface": label, "T_K": T, "frames": summ.get("n_frames")}
+
+        def add(quantity, ours, r, unit, k=None, keys=keys, is_ref=is_ref):
+            out.append(_row(keys, quantity, ours, _rv(r, k) if is_ref else None, unit, r.section if r else "7"))
+
+        cn = final.get("cn") or {}
+        for pair in ("S-Li", "P-Li", "S-P"):
+            add(f"CN {pair} (final)", _f(cn.get(pair)), ref.ANALYSIS.get(f"cn_{pair}"), "neighbours")
+        add("intact PS4 fraction (final)", _f(final.get("ps4_intact_fraction")), None, "fraction")
+        cr = _f(final.get("crystallinity_percent"))
+        out.append(_row(keys, "crystallinity (final)", cr,
+                        ("amorphous " + ref.ANALYSIS["crystallinity_amorphous_percent"].text() + ", crystalline "
+                         + ref.ANALYSIS["crystallinity_crystalline_percent"].text()) if is_ref else None, "%", "7"))
+        add("SEI thickness (final)", _f(final.get("sei_thickness_total_A")), ref.ANALYSIS["sei_thickness_A"], "A")
+        add("SEI thickness (max)", _f(summ.get("sei_thickness_total_max_A")), None, "A")
+        comp = final.get("sei_composition")
+        comp = comp if isinstance(comp, (list, tuple)) and len(comp) == 3 else [None] * 3
+        add("SEI Li2 S(1-x-y) P(x) Cl(y): x (final)", _f(comp[1]), ref.ANALYSIS["sei_composition_x_y"], "fraction")
+        add("SEI Li2 S(1-x-y) P(x) Cl(y): y (final)", _f(comp[2]), ref.ANALYSIS["sei_composition_x_y"], "fraction")
+        events = summ.get("events") or {}
+        for name in list(ref.EVENTS_ns) + sorted(k for k in events if k not in ref.EVENTS_ns):
+            add(f"event: {name.removesuffix('_ns').replace('_', ' ')}", _f(events.get(name)), ref.EVENTS_ns.get(name),
+                "ns")
+        for m, entry in (summ.get("flux") or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            parts = [(None, "whole run", entry)]
+            parts += [(w, f"{w.replace('_', ' ')} {_f(we.get('t0_ns')):g}-{_f(we.get('t1_ns')):g} ns", we)
+                      for w, we in (entry.get("windows") or {}).items() if isinstance(we, dict)]
+            for wkey, wlabel, e in parts:
+                rkey = ref.FLUX_MEMBRANE_REF.get((m, wkey))
+                r = ref.FLUX[rkey] if rkey else None
+                if wkey is not None and r is None and not any(math.isfinite(_f(e.get(x))) for x in ("lr", "rl")):
+                    continue  # a window this run does not reach, without a published value
+                for k, dkey in enumerate(("lr", "rl")):
+                    named = entry.get(f"direction_{dkey}") or ("+c" if dkey == "lr" else "-c")
+                    direction = ("L->R" if dkey == "lr" else "R->L") + (f" ({named})" if named else "")
+                    add(f"Li flux {m}, {wlabel}, {direction}", _f(e.get(dkey)), r, "atoms/nm2/ns", k)
+    return out
+
+
+def _compare_diffusion(db, study: str | None) -> list[dict]:
+    out = []
+    for r in diffusion(db, study).itertuples(index=False):
+        keys = {"study_name": r.study, "T_K": r.temperature_K}
+        out.append(_row(keys, "D (Li)", r.D_cm2_s, None, "cm2/s", "1"))
+        out.append(_row(keys, "sigma (Nernst-Einstein)", r.sigma_S_cm, None, "S/cm", "1"))
+    return out
+
+
+def comparison(source: Any = None, study: str | None = None) -> dict[str, pd.DataFrame]:
+    """Our values beside the study's, one DataFrame per :data:`COMPARISONS` table: the columns naming the row
+    (interface, temperature, model, ...), then ``quantity``, ``ours``, ``study`` (the published value from
+    :mod:`argyro_fw.study.reference`, None where METHOD.md gives none), ``unit`` and the ``METHOD.md`` section."""
+    db = database(source)
+    funcs = {"bulk": _compare_bulk, "terminations": _compare_terminations, "interfaces": _compare_interfaces,
+             "active_learning": _compare_al, "validation": _compare_validation, "md": _compare_md,
+             "diffusion": _compare_diffusion}
+    out = {}
+    for name, _ in COMPARISONS:
+        rows = funcs[name](db, study)
+        df = pd.DataFrame(rows)
+        out[name] = df if len(df) else pd.DataFrame(columns=COMPARE_COLUMNS)
+    return out
+
+
+def _cell(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if math.isnan(x):
+            return "-"
+        if x == int(x) and abs(x) < 1e6:
+            return f"{x:.0f}" if abs(x) >= 10 else f"{x:g}"
+        return f"{x:.4g}"
+    return str(x) if str(x) else "-"
+
+
+def format_comparison(tables: dict[str, pd.DataFrame]) -> str:
+    """The tables of :func:`comparison` as text, each: header, a rule with its title, one line per row. Empty
+    tables are left out."""
+    titles = dict(COMPARISONS)
+    blocks = []
+    for name, df in tables.items():
+        if df.empty:
+            continue
+        cols = [c for c in df.columns if c != "study_name" or df[c].nunique() > 1]
+        head = {"T_K": "T/K", "charge_e": "charge/e", "study_name": "study (name)", "METHOD.md": "METHOD.md"}
+        cells = [[_cell(v) for v in row] for row in df[cols].itertuples(index=False)]
+        names = [head.get(c, c) for c in cols]
+        widths = [max([len(n)] + [len(r[k]) for r in cells]) for k, n in enumerate(names)]
+        right = {c for c in cols if c in ("ours", "study", "T_K", "frames", "rank", "charge_e", "iteration")}
+
+        def line(vals, widths=widths, cols=cols, right=right):
+            return "  ".join(v.rjust(w) if c in right else v.ljust(w) for v, w, c in zip(vals, widths, cols)).rstrip()
+
+        header = line(names)
+        title = f"-- {titles.get(name, name)} "
+        blocks.append("\n".join([header, title + "-" * max(3, len(header) - len(title))] + [line(r) for r in cells]))
+    return "\n\n".join(blocks)
+
+
+def comparison_text(source: Any = None, study: str | None = None) -> str:
+    """What ``argyro results`` prints: a line per study (bulk, completion), then :func:`format_comparison`."""
+    db = database(source)
+    lines = []
+    for st in store.read(db, store.STUDIES.name, {"name": study} if study else {}, sort="name"):
+        b = st.get("bulk") or {}
+        lines.append(f"study {st['name']!r}: bulk {b.get('chosen') or '-'}, "
+                     f"{'complete' if st.get('complete') else 'running'}")
+    body = format_comparison(comparison(db, study))
+    if not body:
+        return "\n".join(lines + ["no results in the database yet"])
+    return "\n".join(lines + ([""] if lines else []) + [body])
+
+
 # ------------------------------------------------------------------------------------------- HDF5
 
 #: short names for the columns of 2-D datasets whose ``columns`` attribute is a sentence

@@ -3,9 +3,15 @@
 Precedence: ``--uri`` > ``$ARGYRO_DB_URI`` > ``db.uri`` of the config file (``--config`` or
 ``$ARGYRO_CONFIG``) > the embedded SecantusDB server recorded under ``$ARGYRO_HOME/db``.
 
-The password never lives in a URI, a config file or a rendered file: it is read at run time from
-``$ARGYRO_DB_PASSWORD`` or from the file named by ``$ARGYRO_DB_PASSWORD_FILE`` (or the config's
-``db.password_env`` / ``db.password_file``).
+The password never lives in a URI, a config file or a rendered file: it is read at run time from a
+password file named for this database (the config's ``db.password_file``; for the embedded server its
+``admin.password``, see :mod:`argyro_fw.db.embedded`), else from ``$ARGYRO_DB_PASSWORD`` (or the
+config's ``db.password_env``), else from the file named by ``$ARGYRO_DB_PASSWORD_FILE``.
+
+FireWorks' LaunchPad files that ``argyro init`` writes name the user and, for the embedded server,
+``argyro_password_file`` (a path, never the password); :func:`patch_launchpad_auth` makes
+``LaunchPad.from_dict`` read the password at load time, in argyro's processes (``compat.install``)
+and in FireWorks' own ``lpad``/``rlaunch``/``qlaunch`` (the ``.pth`` hook of ``argyro install-hook``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from urllib.parse import quote_plus, unquote, urlsplit, urlunsplit
 
 import yaml
 
-from .db.embedded import EmbeddedServer
+from .db.embedded import ADMIN_DB, EmbeddedServer, admin_user_name
 from .errors import ConfigError, yaml_problem
 
 DEFAULT_DB_NAME = "argyro"
@@ -48,18 +54,17 @@ class DBSettings:
         return f"mongodb://{user}{self.host}:{self.port}/{self.name}{query}"
 
     def password(self) -> str | None:
-        """The password from the environment or the password file; None if no user is set."""
+        """The password (order in the module docstring); None if no user is set."""
         if not self.username:
             return None
+        pfile = self.password_file or _PASSWORD_FILES.get((self.host, self.port, self.username))
+        if pfile:
+            return _read_password(pfile)
         value = os.environ.get(self.password_env)
         if value:
             return value
-        pfile = self.password_file or os.environ.get("ARGYRO_DB_PASSWORD_FILE")
-        if pfile:
-            try:
-                return Path(pfile).expanduser().read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"password file {pfile}: cannot be read ({exc.strerror})") from None
+        if os.environ.get("ARGYRO_DB_PASSWORD_FILE"):
+            return _read_password(os.environ["ARGYRO_DB_PASSWORD_FILE"])
         raise ConfigError(
             f"database user {self.username!r} needs a password: set ${self.password_env} "
             "or $ARGYRO_DB_PASSWORD_FILE (a file holding only the password)"
@@ -79,6 +84,73 @@ class DBSettings:
             if self.authsource:
                 kw["authSource"] = self.authsource
         return kw
+
+
+#: password files named in this process for (host, port, user): by the embedded server's settings and by
+#: loaded launchpad files, so that a FireTask's settings without a file (its worker's env) find the same one
+_PASSWORD_FILES: dict[tuple[str, int, str], str] = {}
+
+
+def _read_password(pfile: str | os.PathLike) -> str:
+    try:
+        return Path(pfile).expanduser().read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"password file {pfile}: cannot be read ({exc.strerror})") from None
+
+
+def remember_password_file(host: str, port: int, username: str, pfile: str | os.PathLike) -> None:
+    """Use ``pfile`` for (host, port, username) in this process (a FireTask's worker-env settings name no file)."""
+    _PASSWORD_FILES[(host, int(port), username)] = str(pfile)
+
+
+def embedded_settings(path: str | os.PathLike | EmbeddedServer | None = None, name: str = DEFAULT_DB_NAME) -> DBSettings:
+    """Settings of an embedded server directory (default ``$ARGYRO_HOME/db``): its recorded port and, when it
+    runs with authentication, its admin user and password file."""
+    server = path if isinstance(path, EmbeddedServer) else EmbeddedServer(path)
+    s = DBSettings(host=server.host, port=server.recorded_port(), name=name, source=f"embedded ({server.path})")
+    state = server.state()
+    if state.get("auth"):
+        s.username = state.get("username") or admin_user_name()
+        s.authsource = ADMIN_DB
+        s.password_file = str(server.password_file)
+        remember_password_file(s.host, s.port, s.username, s.password_file)
+    return s
+
+
+def launchpad_password(d: dict) -> str | None:
+    """The password for a FireWorks launchpad dict ``d`` (never stored in it): its ``argyro_password_file``,
+    else ``$<argyro_password_env>`` (default ARGYRO_DB_PASSWORD), else ``$ARGYRO_DB_PASSWORD_FILE``."""
+    if not d.get("username"):
+        return None
+    s = DBSettings(host=str(d.get("host")), port=int(d.get("port") or 27017), username=str(d["username"]),
+                   password_env=d.get("argyro_password_env") or "ARGYRO_DB_PASSWORD",
+                   password_file=d.get("argyro_password_file"))
+    if s.password_file:
+        remember_password_file(s.host, s.port, s.username, s.password_file)
+    try:
+        return s.password()
+    except ConfigError:
+        if s.password_file:
+            raise
+        return None  # FireWorks then reports the server's refusal
+
+
+def patch_launchpad_auth(launchpad_cls) -> None:
+    """Make ``launchpad_cls.from_dict`` (and so ``from_file``) fill in a missing password by
+    :func:`launchpad_password` (idempotent)."""
+    if getattr(launchpad_cls, "_argyro_auth", False):
+        return
+    original = launchpad_cls.from_dict.__func__
+
+    def from_dict(cls, d):
+        if d.get("username") and not d.get("password"):
+            pw = launchpad_password(d)
+            if pw:
+                d = dict(d, password=pw)
+        return original(cls, {k: v for k, v in d.items() if not k.startswith("argyro_")})
+
+    launchpad_cls.from_dict = classmethod(from_dict)
+    launchpad_cls._argyro_auth = True
 
 
 def load_config(path: str | os.PathLike | None) -> dict[str, Any]:
@@ -151,8 +223,7 @@ def resolve(uri: str | None = None, config: str | os.PathLike | None = None) -> 
     elif db.get("uri"):
         s = parse_uri(str(db["uri"]), "config db.uri")
     else:
-        server = EmbeddedServer()
-        s = DBSettings(host=server.host, port=server.recorded_port(), source=f"embedded ({server.path})")
+        s = embedded_settings()
     if db.get("name"):
         s.name = str(db["name"])
     if db.get("username"):
@@ -176,3 +247,12 @@ def redact(text: str) -> str:
             token = urlunsplit((p.scheme, f"***@{netloc}", p.path, p.query, p.fragment))
         out.append(token)
     return " ".join(out)
+
+
+@dataclass(frozen=True)
+class PingSettings:
+    """The liveness ping that ``argyro recover`` relies on. ``argyro init`` writes ``interval_s`` as FireWorks'
+    PING_TIME_SECS into FW_config.yaml beside the launchpad files; a RUNNING firework's worker pings that often."""
+    interval_s: float = 60.0  # seconds between two pings of a RUNNING launch
+    expiry_pings: int = 4  # `argyro recover` default: a run silent this many intervals is lost
+    min_pings: int = 2  # a --lost-after shorter than this many intervals is refused

@@ -32,15 +32,16 @@ def free_port() -> int:
 
 
 def auth_server(path: Path, user: str, password: str):
-    """An embedded MongoDB with authentication on and one root user; yields its port, stops it after
-    (a generator for fixtures: ``yield from auth_server(...)``)."""
+    """An embedded MongoDB with authentication on (as `argyro db start` makes it: its own admin, password in
+    path/admin.password) and one more root user ``user``, as a site MongoDB has; yields its port, stops it
+    after (a generator for fixtures: ``yield from auth_server(...)``)."""
     server = EmbeddedServer(path)
     port = free_port()
-    server.start(port=port)
-    pymongo.MongoClient("127.0.0.1", port).admin.command("createUser", user, pwd=password, roles=["root"])
-    server.stop()
     server.start(port=port, auth=True)
     try:
+        admin = pymongo.MongoClient("127.0.0.1", port, **server.credentials())
+        admin.admin.command("createUser", user, pwd=password, roles=["root"])
+        admin.close()
         yield port
     finally:
         server.stop()
@@ -55,7 +56,7 @@ def db_server(tmp_path_factory):
         yield s.host, s.port
         return
     server = EmbeddedServer(tmp_path_factory.mktemp("dbserver"))
-    st = server.start(port=free_port())
+    st = server.start(port=free_port(), auth=False)  # throw-away data, one per session: no login (fast)
     yield st.host, st.port
     server.stop()
 

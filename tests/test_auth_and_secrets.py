@@ -25,7 +25,7 @@ def test_password_from_env_and_file_never_written(tmp_path, auth_db):
     env = dict(os.environ, ARGYRO_HOME=str(tmp_path / "home"), ARGYRO_DB_URI=uri, ARGYRO_DB_PASSWORD=SECRET)
     p = run([str(BIN / "argyro"), "init", "--dir", str(tmp_path / "lp")], env)
     files = list((tmp_path / "lp").iterdir())
-    assert len(files) == 3
+    assert {f.name for f in files} == {"my_launchpad.yaml", "my_fworker.yaml", "my_qadapter.yaml", "FW_config.yaml"}
     for f in files:
         assert SECRET not in f.read_text()
     assert SECRET not in p.stdout + p.stderr

@@ -23,6 +23,9 @@ def test_sigkill_mid_workflow_then_resume(tmp_path):
         settings = DBSettings(host="127.0.0.1", port=port, name="durable")
         lpdir = tmp_path / "launchpad"
         init_files(settings, lpdir)
+        # ping every second: a launch the database lost its worker record of is recovered after 2 s of silence
+        (lpdir / "FW_config.yaml").write_text((lpdir / "FW_config.yaml").read_text().replace("PING_TIME_SECS: 60",
+                                                                                          "PING_TIME_SECS: 1"))
         env = dict(os.environ, ARGYRO_HOME=str(tmp_path / "home"))
         from fireworks import Firework, ScriptTask, Workflow
 
@@ -57,8 +60,8 @@ def test_sigkill_mid_workflow_then_resume(tmp_path):
         still = {d["fw_id"] for d in db.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1})}
         assert completed_before <= still
 
-        time.sleep(1.5)
-        rec = run([str(BIN / "argyro"), "recover", "-l", str(lpdir / "my_launchpad.yaml"), "--lost-after", "1"], env)
+        time.sleep(2.5)
+        rec = run([str(BIN / "argyro"), "recover", "-l", str(lpdir / "my_launchpad.yaml"), "--lost-after", "2"], env)
         print(rec.stdout)
         run([str(BIN / "rlaunch"), "-l", str(lpdir / "my_launchpad.yaml"), "-w", str(lpdir / "my_fworker.yaml"),
              "rapidfire", "--sleep", "0", "--timeout", "120"], env, cwd=tmp_path)

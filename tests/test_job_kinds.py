@@ -98,7 +98,7 @@ def test_shipped_profiles_give_every_kind_its_job(profile_path, tmp_path):
     scheduler = SCHEDULER[profile_path]
     settings = DBSettings(host="db.example.org", port=27017, name="study")
     written = {p.name for p in init_files(settings, tmp_path / "lp", site=scheduler, profile=profile)}
-    assert written == {"my_launchpad.yaml", "my_fworker.yaml", "my_qadapter.yaml"} | {
+    assert written == {"my_launchpad.yaml", "my_fworker.yaml", "my_qadapter.yaml", "FW_config.yaml"} | {
         f(k) for k in JOB_KINDS for f in (fworker_file, qadapter_file)}
     generic = yaml.safe_load((tmp_path / "lp" / "my_fworker.yaml").read_text())
     assert generic["category"] == "__none__"  # argyro's fireworks never land in the one-size job

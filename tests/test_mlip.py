@@ -157,7 +157,8 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     assert n0 is not None, "iteration 2 never started labelling"
     hashes_at_kill = {d["hash"] for d in db.labels.find({}, {"hash": 1})}
     time.sleep(1.2)
-    run([str(BIN / "argyro"), "recover", "-l", lpf, "--lost-after", "1", "--observe", "0.3"], cli_env)
+    # the killed worker ran here and its pid is gone: recover reruns its firework at once (argyro_fw.recovery)
+    run([str(BIN / "argyro"), "recover", "-l", lpf, "--observe", "0.3"], cli_env)
     run([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], cli_env, cwd=tmp_path, timeout=900)
     states = {d["name"]: d["state"] for d in lp.fireworks.find({})}
     assert all(s == "COMPLETED" for s in states.values()), states

@@ -167,3 +167,120 @@ def test_readme_notebook_example_runs_as_written(state, tmp_path, cli_env, monke
 
     assert plt.get_fignums()  # the plot was made
     plt.close("all")
+
+
+def _rows(text: str, table_title: str) -> list[list[str]]:
+    """The rows of one printed table (split on two or more spaces), found by the title in its rule line."""
+    blocks = text.split("\n\n")
+    block = next(b for b in blocks if len(b.splitlines()) > 1 and b.splitlines()[1].startswith(f"-- {table_title}"))
+    lines = block.splitlines()
+    header = re.split(r"\s{2,}", lines[0].strip())
+    assert header[-5:] == ["quantity", "ours", "study", "unit", "METHOD.md"], header
+    return [re.split(r"\s{2,}", ln.strip()) for ln in lines[2:]]
+
+
+def _find(rows, *cells) -> list[str]:
+    hit = [r for r in rows if all(c in r for c in cells)]
+    assert len(hit) == 1, (cells, hit)
+    return hit[0]
+
+
+def test_cli_results_prints_ours_beside_the_study(state, launchpad_dir, cli_env):
+    """Issue 15: `argyro results` prints each value beside the study's value (from argyro_fw.study.reference) with
+    its unit: our stored value in the "ours" column, METHOD.md's in the "study" column."""
+    from argyro_fw.study import reference as ref
+
+    _, made = state
+    lpfile = str(launchpad_dir / "my_launchpad.yaml")
+    text = run([str(BIN / "argyro"), "results", "-l", lpfile], cli_env).stdout
+    assert text.startswith("study 'demo': bulk bulk/disordered-0, running")
+
+    # surface energies (Table 2): ours 1.08 beside 1.006 for (100) Li-P-S-Cl
+    t = _rows(text, "terminations")
+    assert _find(t, "(100)", "Li-P-S-Cl", "gamma_surf")[-4:] == ["1.08", "1.006", "eV/nm2", "8"]
+    assert _find(t, "(100)", "Li-Cl", "gamma_surf")[-4:-1] == ["2.31", "2.203", "eV/nm2"]
+
+    # interfaces (Tables 3, 4): gamma_inter, E_str, atoms, mismatch, MLMD cell
+    i = _rows(text, "interfaces")
+    r = ref.interface_ref("100", "100")
+    assert _find(i, "(100)/(100)", "gamma_inter (charge-balanced)")[-4:-1] == ["-7.52", "-7.807", "eV/nm2"]
+    assert _find(i, "(100)/(100)", "E_str argyrodite")[-4:-1] == ["-0.05", "-0.074", "eV/nm2"]
+    assert _find(i, "(100)/(100)", "E_str Li")[-4:-1] == ["0.21", str(r.E_str_li_eV_nm2), "eV/nm2"]
+    assert _find(i, "(100)/(100)", "E_str (argyrodite + Li)")[-4:-1] == ["0.16", "0.155", "eV/nm2"]
+    assert _find(i, "(100)/(100)", "lattice mismatch")[-4:-1] == ["0.41", "0.37", "%"]
+    assert _find(i, "(100)/(100)", "MLMD cell atoms")[-4:-1] == ["2231", "2220", "atoms"]
+    assert _find(i, "(100)/(100)", "gamma_inter (charged model)")[-4:-1] == ["-", "-", "eV/nm2"]  # not stored / none
+
+    # validation: every committee member and the final model beside 4.5 meV/atom and 46.8 meV/A
+    v = _rows(text, "validation")
+    assert _find(v, "final", "final.model", "energy RMSE")[-4:-1] == ["4.1", "4.5", "meV/atom"]
+    assert _find(v, "final", "final.model", "force RMSE")[-4:-1] == ["44", "46.8", "meV/A"]
+    committee_force = [x for x in v if "committee" in x and "force RMSE" in x]
+    assert len(committee_force) == 6 and all(x[-3:-1] == ["46.8", "meV/A"] for x in committee_force)
+
+    # bulk: D and Ea fits beside 0.18 eV, 5.79e-7 cm2/s, 0.12 eV, 0.139 S/cm; termination counts beside METHOD.md 2
+    b = _rows(text, "bulk Li6PS5Cl")
+    arr = made["arrhenius"]
+    assert _find(b, "Ea(D)")[-4:] == [f"{arr['D']['Ea_eV']:.4g}", "0.18", "eV", "1"]
+    assert _find(b, "D at 300 K")[-3:-1] == ["5.79e-07", "cm2/s"]
+    assert _find(b, "Ea(sigma)")[-4:-1] == [f"{arr['sigma']['Ea_eV']:.4g}", "0.12", "eV"]
+    assert _find(b, "sigma at 300 K")[-3:-1] == ["0.139", "S/cm"]
+    assert _find(b, "terminations of (100)")[-4:-1] == ["4", "6", "terminations"]
+
+    # active learning: dataset sizes beside 450 initial frames and 6 iterations
+    al = _rows(text, "active learning")
+    assert _find(al, "initial frames")[-4:-1] == ["450", "450", "frames"]
+    assert _find(al, "iterations")[-4:-1] == ["2", "6", "iterations"]
+
+    # MD analysis of (100)/(100) at 400 K: SEI thickness, composition, events, flux beside Table 5 and section 7
+    md = _rows(text, "MD analyses")
+    s = made["summary"]
+    assert all(x[:3] == ["(100)/(100)", "400", "24"] for x in md)
+    ev = s["events"]
+    row = _find(md, "event: decomposition end")
+    assert row[-4:-1] == [_ns(ev.get("decomposition_end_ns")), "0.39", "ns"]
+    assert _find(md, "event: crystallisation start")[-3:-1] == ["0.24", "ns"]
+    assert _find(md, "event: crystallisation end")[-3:-1] == ["2.43", "ns"]
+    assert _find(md, "SEI thickness (final)")[-3:-1] == ["64", "A"]
+    x_row = _find(md, "SEI Li2 S(1-x-y) P(x) Cl(y): x (final)")
+    assert x_row[-3:-1] == ["0.14-0.15", "fraction"]
+    assert _find(md, "CN S-Li (final)")[-4:-1] == [f"{s['final']['cn']['S-Li']:.4g}", "8", "neighbours"]
+    flux = {x[3].rsplit(" (", 1)[0]: x for x in md if x[3].startswith("Li flux ")}  # "... L->R (<direction>)"
+    assert flux["Li flux interface, whole run, L->R"][-4:-1] == [f"{s['flux']['interface']['lr']:.4g}", "65.25",
+                                                                 "atoms/nm2/ns"]
+    assert flux["Li flux interface, whole run, R->L"][-4:-1] == [f"{s['flux']['interface']['rl']:.4g}", "64.12",
+                                                                 "atoms/nm2/ns"]
+    # the study's SEI windows at the membrane a quarter into the electrolyte; this 0.1 ns run reaches neither
+    assert flux["Li flux electrolyte_quarter, amorphous sei 0.5-1.5 ns, L->R"][-4:-1] == ["-", "12.94", "atoms/nm2/ns"]
+    assert flux["Li flux electrolyte_quarter, crystalline sei 4-5 ns, R->L"][-4:-1] == ["-", "0.23", "atoms/nm2/ns"]
+    assert "Li flux electrode_centre, amorphous sei 0.5-1.5 ns, L->R" not in flux  # neither ours nor the study's
+
+    # diffusion per temperature: ours, no published value per temperature
+    d = _rows(text, "bulk MD diffusion")
+    assert _find(d, "600", "D (Li)")[-3:] == ["-", "cm2/s", "1"]
+
+    # --json carries the same comparison
+    js = json.loads(run([str(BIN / "argyro"), "results", "-l", lpfile, "--json"], cli_env).stdout)["comparison"]
+    g = next(x for x in js["interfaces"] if x["quantity"] == "gamma_inter (charge-balanced)")
+    assert (g["ours"], g["study"], g["unit"]) == (-7.52, -7.807, "eV/nm2")
+
+
+def _ns(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def test_results_comparison_for_another_interface_has_no_study_value(state):
+    """The section 7 values are the (100)/(100) model's at 400 K: another temperature is printed without them."""
+    from argyro_fw import results, store
+
+    lp, made = state
+    doc = store.find_one(lp.db, store.ANALYSES.name, {}) or {}
+    store.put_analysis(lp.db, made["summary"], str(made["h5"]) + ".copy", doc.get("trajectory"),
+                       interface=ITF_KEY, temperature_K=300.0)
+    md = results.comparison(lp, STUDY)["md"]
+    at300 = md[md["T_K"] == 300.0]
+    at400 = md[md["T_K"] == 400.0]
+    assert len(at300) == len(at400) > 0 and at300["study"].isna().all()
+    assert at400.set_index("quantity").loc["SEI thickness (final)", "study"] == 64
+    text = results.format_comparison({"md": md})
+    assert "(100)/(100)  300" in text

@@ -12,10 +12,11 @@ from . import build as build_cmds
 from . import db as db_cmds
 from . import fw as fw_cmds
 from . import md as md_cmds
+from . import rehearse as rehearse_cmds
 from . import study as study_cmds
 from . import vasp as vasp_cmds
 
-GROUPS = [db_cmds, fw_cmds, study_cmds, build_cmds, vasp_cmds, md_cmds, analysis_cmds]
+GROUPS = [db_cmds, fw_cmds, study_cmds, build_cmds, vasp_cmds, md_cmds, analysis_cmds, rehearse_cmds]
 RENDERERS = [vasp_cmds, md_cmds]
 
 
@@ -45,7 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from ..interrupt import install_cli
+
+    restore = install_cli()  # Ctrl-C: KeyboardInterrupt, a hard stop 8 s later or at a second Ctrl-C
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        restore()
+
+
+def _main(argv: list[str]) -> int:
     # pass-through commands hand their arguments to FireWorks untouched
     if argv and argv[0] in fw_cmds.PASSTHROUGH:
         try:

@@ -87,12 +87,38 @@ def _write(structures: list[tuple[str, object]], summary: dict, out: Path, name:
     print(out / name)
 
 
+#: compressed files pymatgen and ASE read (gzip, bzip2, xz): binary, yet structure files
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def read_structure(path: str | Path):
+    """:func:`argyro_fw.structio.read_structure`, with one line naming a binary file that is no structure (an image,
+    a model, a tarball) instead of the reader's error: ``structure file FILE: not a text file (binary content at
+    byte N)``. Binary structure formats (ASE .traj, compressed POSCARs) are still read."""
+    from ..structio import read_structure as read
+    from ..textfile import binary_offset_of_file, not_text
+
+    try:
+        return read(path)
+    except ArgyroError:
+        off = binary_offset_of_file(path)
+        if off is None:
+            raise
+        try:
+            with open(path, "rb") as fh:
+                compressed = fh.read(6).startswith(_COMPRESSED)
+        except OSError:
+            compressed = False
+        if compressed:
+            raise
+        raise ArgyroError(f"structure file {not_text(path, off)}") from None
+
+
 def _plain(d: dict) -> dict:
     return {k: v for k, v in d.items() if k != "structure"}
 
 
 def cmd_surfaces(args) -> int:
-    from ..structio import read_structure
     from ..structures.surfaces import PLANES, SurfaceMaker, all_terminations
 
     bulk = read_structure(args.bulk)
@@ -108,7 +134,6 @@ def cmd_surfaces(args) -> int:
 
 
 def cmd_interface(args) -> int:
-    from ..structio import read_structure
     from ..structures.balance import balance
     from ..structures.interfaces import InterfaceMaker, build_interface, match_candidates
 
@@ -132,7 +157,6 @@ def cmd_interface(args) -> int:
 
 
 def cmd_mlmd_cell(args) -> int:
-    from ..structio import read_structure
     from ..structures.interfaces import mlmd_cell
 
     res = mlmd_cell(read_structure(args.bulk), tuple(args.miller), args.termination, args.layers, args.li_layers,
@@ -175,7 +199,6 @@ def cmd_phase(args) -> int:
 
 
 def cmd_balance(args) -> int:
-    from ..structio import read_structure
     from ..structures.balance import balance
 
     s = read_structure(args.structure)

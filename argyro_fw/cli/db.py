@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from ..db.embedded import DEFAULT_PORT, EmbeddedServer
 from ..errors import DatabaseError
-from ..settings import resolve
+from ..settings import embedded_settings, resolve
+
+NO_AUTH_WARNING = (
+    "WARNING: the embedded database at {path} runs WITHOUT authentication (--no-auth): every user of this machine "
+    "can read, change and delete its data, and a changed firework runs as you in your workers. Use it only for "
+    "throw-away data; start without --no-auth to protect it."
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("db", help="start, stop and query the embedded MongoDB (SecantusDB) server")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    path_help = "server directory (data, pid and log files); default $ARGYRO_HOME/db"
+    path_help = "server directory (data, password, pid and log files; private to you); default $ARGYRO_HOME/db"
 
-    s = dsub.add_parser("start", help="start the embedded server in the background")
+    s = dsub.add_parser(
+        "start", help="start the embedded server in the background (authentication on)",
+        description="Start SecantusDB in the background with SCRAM authentication. The first start creates the admin "
+        "user argyro-<login> with a random password in DIR/admin.password (mode 0600); argyro's commands and the "
+        "launchpad files of `argyro init` read it from there. DIR and its files are private to you (0700/0600).")
     s.add_argument("--path", metavar="DIR", help=path_help)
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT})")
-    s.add_argument("--auth", action="store_true", help="require SCRAM authentication (create users first)")
-    s.set_defaults(func=cmd_start)
+    a = s.add_mutually_exclusive_group()
+    a.add_argument("--auth", dest="no_auth", action="store_false", help="require authentication (the default)")
+    a.add_argument("--no-auth", dest="no_auth", action="store_true",
+                   help="no authentication: every local user can read and change the data (throw-away use only)")
+    s.set_defaults(func=cmd_start, no_auth=False)
 
     s = dsub.add_parser("stop", help="stop the embedded server (SIGTERM to its pid)")
     s.add_argument("--path", metavar="DIR", help=path_help)
@@ -38,8 +52,12 @@ def register(sub) -> None:
 
 
 def cmd_start(args) -> int:
-    st = EmbeddedServer(args.path).start(port=args.port, auth=args.auth)
-    print(f"embedded database running: pid {st.pid}, {st.uri} (data in {st.path / 'data'})")
+    server = EmbeddedServer(args.path)
+    if args.no_auth:
+        print(NO_AUTH_WARNING.format(path=server.path), file=sys.stderr)
+    st = server.start(port=args.port, auth=not args.no_auth)
+    login = f"; admin {st.username}, password in {server.password_file}" if st.auth else "; NO authentication"
+    print(f"embedded database running: pid {st.pid}, {st.uri} (data in {st.path / 'data'}{login})")
     return 0
 
 
@@ -80,15 +98,19 @@ def cmd_status(args) -> int:
             raise DatabaseError(f"database {s.uri} is not reachable ({err})")
         return 0 if ok else 1
     server = EmbeddedServer(args.path)
-    st = server.status()
+    st = server.check_identity()  # refuses a port held by another process or another server
     answers = st.running and server.ping(st.port)
-    doc = {"running": st.running, "answers": answers, "pid": st.pid, "port": st.port, "path": str(st.path)}
+    doc = {"running": st.running, "answers": answers, "pid": st.pid, "port": st.port, "path": str(st.path),
+           "auth": st.auth}
     if args.quiet:
         return 0 if answers else 1
     if args.json:
         print(json.dumps(doc))
     elif st.running:
-        print(f"embedded database running: pid {st.pid}, {st.uri}, {'answers' if answers else 'does NOT answer'} (path {st.path})")
+        print(f"embedded database running: pid {st.pid}, {st.uri}, {'answers' if answers else 'does NOT answer'} "
+              f"(path {st.path}{'' if st.auth else '; NO authentication'})")
+        if not st.auth:
+            print(NO_AUTH_WARNING.format(path=st.path), file=sys.stderr)
     else:
         print(f"no embedded database running on {st.path}")
     return 0 if answers else 1
@@ -98,6 +120,5 @@ def cmd_uri(args) -> int:
     if _external(args):
         print(resolve(args.uri, args.config).uri)
         return 0
-    server = EmbeddedServer(args.path)
-    print(f"mongodb://{server.host}:{server.recorded_port()}/argyro")
+    print(embedded_settings(args.path).uri)
     return 0

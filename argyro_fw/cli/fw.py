@@ -18,7 +18,7 @@ from ..launchpad import (
     init_files,
     qadapter_file,
 )
-from ..settings import resolve
+from ..settings import PingSettings, resolve
 
 PASSTHROUGH = ("lpad", "rlaunch", "qlaunch")
 
@@ -64,12 +64,20 @@ def register(sub) -> None:
         help="after a crash: clear stale workflow locks, rerun lost runs, refresh inconsistent workflows",
         description=(
             "Bring the LaunchPad back to a consistent state after a worker or the database was killed: "
-            "workflow locks held for longer than --observe seconds are cleared, RUNNING fireworks silent for "
-            "--lost-after seconds are rerun (or fizzled with --fizzle), and workflows are refreshed."
+            "workflow locks held for longer than --observe seconds are cleared, RUNNING fireworks whose process "
+            "cannot be alive are rerun (or fizzled with --fizzle), and workflows are refreshed. A run is lost when "
+            "its worker ran on this host and its pid is gone (a live pid is never rerun), or, elsewhere, when it "
+            f"has not pinged for --lost-after seconds (default {PingSettings().expiry_pings} ping intervals: "
+            "PING_TIME_SECS of the FW_config.yaml "
+            "that `argyro init` writes beside the launchpad file), or with --scheduler when its job is gone "
+            "(`argyro reconcile`)."
         ),
     )
     r.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE", help="launchpad file")
-    r.add_argument("--lost-after", type=float, default=60.0, metavar="S", help="seconds without a ping that make a run lost (default 60)")
+    r.add_argument("--lost-after", type=float, default=None, metavar="S",
+                   help=f"seconds without a ping that make a run on another host lost (default "
+                   f"{PingSettings().expiry_pings} ping intervals; less than {PingSettings().min_pings} is refused)")
+    r.add_argument("--scheduler", choices=["slurm", "pbs"], help="also rerun the runs whose scheduler job is gone")
     r.add_argument("--observe", type=float, default=2.0, metavar="S", help="a lock held this long is stale (default 2)")
     r.add_argument("--fizzle", action="store_true", help="mark lost runs FIZZLED instead of rerunning them")
     r.set_defaults(func=cmd_recover)
@@ -79,7 +87,8 @@ def register(sub) -> None:
         description="Start an embedded MongoDB in DIR/db, write DIR/launchpad, add the miniature study of "
         "configs/demo.yaml, run it with rlaunch rapidfire (progress bar; the fireworks' output goes to "
         "DIR/runs/rlaunch.log) and print the study's tables from MongoDB. Rerunning resumes: fireworks an "
-        "interrupted demo left RUNNING are rerun, COMPLETED ones are not.",
+        "interrupted demo left RUNNING are rerun, COMPLETED ones are not. Ctrl-C stops it within seconds, puts "
+        "the firework in flight back to READY and prints how to resume; the database keeps running.",
     )
     dm.add_argument("--dir", default="demo-output", metavar="DIR", help="output folder (default demo-output)")
     dm.add_argument("--config", dest="study_config", metavar="FILE",
@@ -135,16 +144,22 @@ def cmd_install_hook(args) -> int:
 
 def cmd_init(args) -> int:
     settings = resolve(args.uri, args.config)
+    if settings.source.startswith("embedded"):
+        from ..db.embedded import EmbeddedServer
+
+        EmbeddedServer().check_identity(connect=not args.no_check)  # refuse a port another process holds
     profile = {}
     if args.profile:
         import yaml
 
-        from ..errors import ConfigError
+        from ..errors import ConfigError, yaml_problem
+        from ..textfile import read_text
 
+        text = read_text(args.profile, "site profile")  # one line for an unreadable or binary file, never its bytes
         try:
-            profile = yaml.safe_load(open(args.profile)) or {}
-        except OSError as exc:
-            raise ConfigError(f"site profile {args.profile}: cannot be read ({exc.strerror})") from None
+            profile = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"site profile {args.profile}: not valid YAML{yaml_problem(exc)}") from None
         if not isinstance(profile, dict):
             raise ConfigError(f"site profile {args.profile}: expected a mapping of queue-adapter keys")
     if not args.no_check:
@@ -179,7 +194,7 @@ def cmd_results(args) -> int:
     import json
 
     from .. import results
-    from ..report import results_rows, results_table, study_rows, study_tables
+    from ..report import results_rows, study_rows
 
     db = get_launchpad(args.launchpad).db
     rows = results_rows(db)
@@ -193,13 +208,12 @@ def cmd_results(args) -> int:
     if args.json:
         tables = {k: json.loads(df.to_json(orient="records", default_handler=str))
                   for k, df in results.tables(db, args.study).items()}
-        print(json.dumps({"analyses": rows, "studies": study_rows(db), "tables": tables}, indent=1, default=str))
+        comparison = {k: json.loads(df.to_json(orient="records", default_handler=str))
+                      for k, df in results.comparison(db, args.study).items()}
+        print(json.dumps({"analyses": rows, "studies": study_rows(db), "tables": tables, "comparison": comparison},
+                         indent=1, default=str))
         return 0
-    tables = study_tables(db)
-    if tables:
-        print(tables)
-        print()
-    print(results_table(rows))
+    print(results.comparison_text(db, args.study))  # every table: ours beside the study's value, with units
     return 0
 
 
@@ -227,13 +241,21 @@ def cmd_reconcile(args) -> int:
 
 
 def cmd_recover(args) -> int:
-    from ..recovery import recover
+    from ..recovery import check_lost_after, configured_ping, default_lost_after, recover
 
     lp = get_launchpad(args.launchpad)
-    rep = recover(lp, lost_after_s=args.lost_after, fizzle=args.fizzle, observe_s=args.observe)
+    ping_s, source = configured_ping(args.launchpad)
+    lost_after = default_lost_after(ping_s) if args.lost_after is None else args.lost_after
+    check_lost_after(lost_after, ping_s, source)
+    rep = recover(lp, ping_s=ping_s, lost_after_s=lost_after, fizzle=args.fizzle, observe_s=args.observe,
+                  scheduler=args.scheduler)
+    verb = "fizzled" if args.fizzle else "rerun"
     print(
-        f"unlocked workflows: {rep.unlocked_wf_ids}; lost runs {'fizzled' if args.fizzle else 'rerun'}: "
-        f"{rep.lost_fw_ids}; orphaned reservations {'fizzled' if args.fizzle else 'rerun'}: {rep.orphaned_fw_ids}; inconsistent fixed: {rep.inconsistent_fw_ids}; refreshed: {rep.refreshed_fw_ids}"
+        f"unlocked workflows: {rep.unlocked_wf_ids}; lost runs {verb}: {rep.lost_fw_ids}; "
+        + (f"runs whose job is gone {verb}: {rep.gone_job_fw_ids}; " if args.scheduler else "")
+        + f"orphaned reservations {verb}: {rep.orphaned_fw_ids}; inconsistent fixed: {rep.inconsistent_fw_ids}; "
+        f"refreshed: {rep.refreshed_fw_ids}; left alone: {rep.alive_fw_ids} (worker alive on this host), "
+        f"{rep.waiting_fw_ids} (pinged within {lost_after:g} s; ping every {ping_s:g} s)"
     )
     return 0
 
@@ -243,13 +265,40 @@ def passthrough(command: str, argv: list[str]) -> int:
     import sys
 
     compat.install()
+    restore = None
     if command == "lpad":
         from fireworks.scripts.lpad_run import lpad as entry
     elif command == "rlaunch":
-        from fireworks.scripts.rlaunch_run import rlaunch as entry
+        from fireworks.scripts import rlaunch_run
+
+        from ..interrupt import install_rockets, rockets_handler
+
+        # FireWorks' own handler raises SystemExit inside the running task, which FIZZLES its firework
+        rlaunch_run.handle_interrupt = rockets_handler
+        entry = rlaunch_run.rlaunch
+        restore = install_rockets(lambda done, left: _rlaunch_hint(argv, done, left), sys.stderr.write)
     else:
         from fireworks.scripts.qlaunch_run import qlaunch as entry
     sys.argv = [command, *argv]
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    result = entry()
+    try:
+        result = entry()
+    finally:
+        if restore:
+            restore()
     return int(result or 0)
+
+
+def _rlaunch_hint(argv: list[str], done: list[int], left: list[int]) -> str:
+    """What `argyro rlaunch` prints when Ctrl-C stopped it."""
+    import shlex
+
+    lp = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-l", "--launchpad_file")), DEFAULT_LAUNCHPAD)
+    out = ["", "argyro rlaunch: interrupted (Ctrl-C); its child processes were stopped"]
+    if done:
+        out.append(f"  fireworks {done}: put back to READY (not FIZZLED); they rerun on the next start")
+    if left:
+        out.append(f"  fireworks {left}: still RUNNING (the database did not answer); "
+                   f"`argyro recover -l {shlex.quote(lp)}` reruns them (their worker is gone)")
+    out.append(f"  resume with: argyro rlaunch {shlex.join(argv)}")
+    return "\n".join(out) + "\n"

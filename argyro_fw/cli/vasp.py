@@ -82,7 +82,7 @@ def _maker_options(args) -> dict:
 
 def cmd_render_vasp(args) -> int:
     from ..dft.inputs import element_structure, maker, write_inputs
-    from ..structio import read_structure
+    from .build import read_structure
 
     if args.kind == "e0" and not Path(args.structure).exists():
         structure = element_structure(args.structure)

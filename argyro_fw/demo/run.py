@@ -5,6 +5,9 @@ adds the study's workflow (`argyro study`'s first stage; the rest is added at ru
 it with rlaunch rapidfire in this process, then prints the study's tables from MongoDB and writes
 the study report (DIR/report/report.html, `argyro report`).
 Rerunning it resumes: COMPLETED fireworks are not run again.
+Ctrl-C (:mod:`argyro_fw.interrupt`) stops it within seconds: the firework in flight goes back to READY, its
+child processes are stopped, the resume command is printed; the embedded database keeps running (as after
+a finished demo). A second Ctrl-C stops at once; the next start reruns what was left RUNNING.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from .. import store
 from ..db.embedded import EmbeddedServer, port_in_use
 from ..errors import ArgyroError, ConfigError
 from ..flows.study import initial_workflow
+from ..interrupt import install_rockets
 from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, FWORKER_FILE, get_launchpad, init_files
-from ..recovery import recover
+from ..recovery import configured_ping, recover
 from ..report import STATES, results_rows, results_table, stage_progress, study_tables, write_report
 from ..results import study_names
-from ..settings import DBSettings
+from ..settings import embedded_settings
 from ..study.config import load
 
 DEMO_WF_NAME = "argyro-demo"
@@ -49,7 +53,7 @@ def ensure_server(directory: Path) -> int:
     st = server.status()
     if st.running and server.ping(st.port):
         return st.port
-    return server.start(port=_free_port()).port
+    return server.start(port=_free_port(), auth=True).port
 
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
@@ -93,7 +97,7 @@ def _take_demo_lock(d: Path) -> None:
 def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
     port = ensure_server(d)
     print(f"[1/4] embedded database on 127.0.0.1:{port} (data in {d / 'db'})")
-    settings = DBSettings(host="127.0.0.1", port=port, name="argyro_demo")
+    settings = embedded_settings(d / "db", name="argyro_demo")
     init_files(settings, d / DEFAULT_LAUNCHPAD_DIR, site="local", worker_name="argyro-demo")
     lp = get_launchpad(d / DEFAULT_LAUNCHPAD)
 
@@ -109,8 +113,8 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
               "stage is added at run time")
     else:
         # this process holds the folder's demo lock, so nothing else runs these fireworks: every RUNNING or
-        # RESERVED one was left by an interrupted demo and is rerun now
-        rep = recover(lp, lost_after_s=0.0, observe_s=1)
+        # RESERVED one was left by an interrupted demo and is rerun now (a live worker's never: argyro_fw.recovery)
+        rep = recover(lp, ping_s=configured_ping(d / DEFAULT_LAUNCHPAD)[0], lost_after_s=0.0, observe_s=1)
         print(f"[3/4] resuming workflow {DEMO_WF_NAME!r} (rerun after interruption: {rep.lost_fw_ids + rep.orphaned_fw_ids})")
     (d / "runs").mkdir(exist_ok=True)
 
@@ -149,9 +153,14 @@ def _run_demo(d: Path, config, FWorker, rapidfire) -> int:
 
             t = threading.Thread(target=poll, daemon=True)
             t.start()
+            # Ctrl-C: the firework in flight goes back to READY, the children stop, the hint goes to the terminal
+            restore = install_rockets(lambda done, left: _interrupt_hint(d, config, done, left),
+                                      lambda text: (term.write(text), term.flush()),
+                                      cleanup=lambda: (d / "demo.pid").unlink(missing_ok=True))
             try:
                 rapidfire(lp, FWorker.from_file(str(d / DEFAULT_LAUNCHPAD_DIR / FWORKER_FILE)), strm_lvl="ERROR")
             finally:
+                restore()
                 stop.set()
                 progress()
     finally:
@@ -194,6 +203,19 @@ def print_summary(lp) -> int:
         return 1
     print(f"  all {total} fireworks COMPLETED (stages: {len(prog)})")
     return 0
+
+
+def _interrupt_hint(d: Path, config, done: list[int], left: list[int]) -> str:
+    """What a demo stopped by Ctrl-C prints (argyro_fw.interrupt)."""
+    again = f"argyro demo --dir {d}" + (f" --config {config}" if config else "")
+    out = ["", "demo interrupted (Ctrl-C); the fireworks' child processes were stopped"]
+    if done:
+        out.append(f"  fireworks {done}: put back to READY (not FIZZLED); they rerun on the next start")
+    if left:
+        out.append(f"  fireworks {left}: still RUNNING (the database did not answer); the next start reruns them")
+    out += [f"  resume with: {again}  (COMPLETED fireworks are not run again)",
+            f"  the demo database keeps running; stop it with: argyro db stop --path {d / 'db'}"]
+    return "\n".join(out) + "\n"
 
 
 def _stop_hint(d: Path) -> None:

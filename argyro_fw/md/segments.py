@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.serialise import write_atomic
+from ..analysis.trajectory import dump_frames
+from ..core.serialise import atomic_path, write_atomic
 from ..errors import ArgyroError
 from .external import start_lammps
 from .protocol import MDProtocol, render_input
@@ -70,38 +71,32 @@ def next_segment(run_dir: Path, protocol: MDProtocol, engine: str, mliap_model: 
 
 
 def _frames(dump: Path):
-    """(step, frame text) of each frame of a LAMMPS dump; a truncated last frame is dropped."""
-    text = dump.read_text() if dump.exists() else ""
-    blocks = text.split("ITEM: TIMESTEP\n")[1:]
-    for b in blocks:
-        lines = b.splitlines(keepends=True)
-        try:
-            step = int(lines[0])
-            n = int(lines[2])
-        except (IndexError, ValueError):
-            return
-        if len(lines) < 8 + n or not lines[7 + n].endswith("\n"):
-            return
-        yield step, "ITEM: TIMESTEP\n" + "".join(lines[: 8 + n])
+    """(step, frame text) of each complete frame of a LAMMPS dump (:func:`argyro_fw.analysis.trajectory.dump_frames`):
+    a frame cut by the end of the file (a segment killed while writing it) is dropped with a warning; a malformed
+    frame before the end is an error naming the file and line."""
+    if not dump.exists():
+        return
+    for fr in dump_frames(dump):
+        yield fr.step, fr.text()
 
 
 def merge_segments(run_dir: Path, out: Path | None = None) -> tuple[Path, np.ndarray]:
     """Merge the segments' dumps: segment k's frames with step < start of segment k+1.
-    Returns (merged file, steps)."""
+    Returns (merged file, steps). Streams: memory does not grow with the trajectory."""
     segs = sorted(run_dir.glob("segment_*"), key=lambda p: int(p.name.split("_")[1]))
     if not segs:
         raise ArgyroError(f"{run_dir}: no MD segment")
     starts = [int((s / "start_step").read_text()) for s in segs]
-    pieces, steps = [], []
-    for k, seg in enumerate(segs):
-        stop = starts[k + 1] if k + 1 < len(segs) else None
-        for step, frame in _frames(seg / "traj.lammpstrj"):
-            if stop is not None and step >= stop:
-                break
-            if steps and step <= steps[-1]:
-                continue
-            pieces.append(frame)
-            steps.append(step)
+    steps: list[int] = []
     out = out or run_dir / "traj.lammpstrj"
-    write_atomic(out, "".join(pieces))
+    with atomic_path(out) as tmp, open(tmp, "w") as fh:
+        for k, seg in enumerate(segs):
+            stop = starts[k + 1] if k + 1 < len(segs) else None
+            for step, frame in _frames(seg / "traj.lammpstrj"):
+                if stop is not None and step >= stop:
+                    break
+                if steps and step <= steps[-1]:
+                    continue
+                fh.write(frame)
+                steps.append(step)
     return out, np.array(steps)

@@ -25,11 +25,15 @@ import os
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 from fireworks.queue.queue_adapter import QueueAdapterBase
 from fireworks.utilities.fw_serializers import serialize_fw
 
+from .. import settings as settings_module
+from ..db.embedded import EmbeddedServer
 from ..errors import ArgyroError
+from ..settings import load_config
 from ..templating import render
 from .container import container_prefix
 
@@ -59,7 +63,70 @@ DEFAULTS = {
 }
 REQUIRED = ("rocket_launch",)
 KNOWN = set(DEFAULTS) | set(REQUIRED) | {"_fw_name", "queue"}
-SECRET = re.compile(r"pass(word|wd)?|secret|token", re.I)
+SECRET = re.compile(r"pass(word|wd)?|secret|token", re.IGNORECASE)
+#: a known secret shorter than this is matched only as a whole value (a substring match would refuse innocent values)
+MIN_SUBSTRING_SECRET = 6
+
+
+def known_secrets() -> list[str]:
+    """The database passwords this process can know, to refuse them as values of a job script: every
+    ``$ARGYRO_DB_PASSWORD*`` variable (not ``*_FILE``), the variable and the file the argyro config names
+    (``db.password_env``, ``db.password_file``), the file ``$ARGYRO_DB_PASSWORD_FILE`` names, the embedded
+    server's ``admin.password`` and the password files this process has loaded launchpads with. Never printed."""
+    out: list[str] = []
+    names = [k for k in os.environ if k.startswith("ARGYRO_DB_PASSWORD") and not k.endswith("_FILE")]
+    files = [os.environ.get("ARGYRO_DB_PASSWORD_FILE"), str(EmbeddedServer().password_file)]
+    files += list(getattr(settings_module, "_PASSWORD_FILES", {}).values())
+    try:
+        db = load_config(None).get("db") or {}
+    except ArgyroError:
+        db = {}
+    if db.get("password_env"):
+        names.append(str(db["password_env"]))
+    files.append(db.get("password_file"))
+    out += [os.environ[k] for k in names if os.environ.get(k)]
+    for f in files:
+        if f:
+            try:
+                text = Path(f).expanduser().read_text().strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if text:
+                out.append(text)
+    return list(dict.fromkeys(v.strip() for v in out if v.strip()))
+
+
+def _holds_secret(value, secrets: list[str]) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_holds_secret(v, secrets) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_secret(v, secrets) for v in value.values())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # YAML reads an all-digit password as a number
+    if not isinstance(value, str):
+        return False
+    return any(value.strip() == s or (len(s) >= MIN_SUBSTRING_SECRET and s in value) for s in secrets)
+
+
+def refuse_secrets(s: dict) -> None:
+    """Refuse a secret in the rendered settings: an ``env`` name that looks like one (``*_FILE`` allowed), or any
+    value (``env`` values, rocket_launch, pre/post_rocket, ...) holding a known database password. The value is
+    never printed."""
+    for k in s["env"]:
+        if SECRET.search(k) and not k.endswith("_FILE"):
+            raise ArgyroError(f"queue adapter: env {k} looks like a secret; job scripts never hold passwords "
+                              "(use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
+    secrets = known_secrets()
+    if not secrets:
+        return
+    for k, v in s["env"].items():
+        if _holds_secret(v, secrets):
+            raise ArgyroError(f"queue adapter: env {k}: its value holds the database password; job scripts never "
+                              "hold passwords (use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
+    for k, v in s.items():
+        if k != "env" and _holds_secret(v, secrets):
+            raise ArgyroError(f"queue adapter: {k}: its value holds the database password; job scripts never hold "
+                              "passwords (use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
 
 
 class ArgyroQueueAdapter(QueueAdapterBase):
@@ -88,10 +155,7 @@ class ArgyroQueueAdapter(QueueAdapterBase):
         if int(s["ntasks"]) % int(s["nodes"]):
             raise ArgyroError(f"queue adapter: ntasks {s['ntasks']} (MPI ranks of the job) is not a multiple of "
                               f"nodes {s['nodes']}")
-        for k in s["env"]:
-            if SECRET.search(k) and not k.endswith("_FILE"):
-                raise ArgyroError(f"queue adapter: env {k} looks like a secret; job scripts never hold passwords "
-                                  "(use ARGYRO_DB_PASSWORD_FILE pointing to a file readable only by you)")
+        refuse_secrets(s)
         # a value is quoted in the script, where the shell would never expand ~: expand it now (same user, same home)
         s["env"] = {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~") else v
                     for k, v in s["env"].items()}

@@ -22,7 +22,8 @@ over the shared keys (``env`` key by key; every other key replaces the shared on
     VASP jobs and bound into the container when their Python runs there.
 ``vasp_exe``, ``mpi_launcher``
     the VASP command of the ``vasp`` kind is ``<mpi_launcher> -n <ntasks> <vasp_exe>`` (default
-    ``srun -n N vasp_std`` on Slurm, ``mpiexec`` on PBS, ``mpirun`` without a scheduler): the
+    ``srun -n N vasp_std`` on Slurm, ``mpiexec`` on PBS, ``mpirun`` without a scheduler; ``mpi_launcher: ""``
+    runs ``vasp_exe`` alone, e.g. a serial stand-in): the
     FireWorker env ``vasp_cmd`` that :class:`argyro_fw.flows.dft.RunVaspCustodian` runs. VASP itself
     is the site's build on the site's MPI, never a binary inside the image.
 
@@ -111,7 +112,8 @@ def _job(kind: str | None, shared: dict, entry: dict, scheduler: str, host_argyr
     run_in = s.pop("run_in", None) or ("container" if s.get("container_runtime", "none") != "none" else "host")
     if run_in not in RUN_IN:
         raise ConfigError(f"site profile: {where}: run_in {run_in!r}: expected one of {', '.join(RUN_IN)}")
-    launcher = s.pop("mpi_launcher", None) or MPI_LAUNCHER[scheduler]
+    launcher = s.pop("mpi_launcher", None)
+    launcher = MPI_LAUNCHER[scheduler] if launcher is None else launcher  # "": VASP without an MPI launcher
     exe = s.pop("vasp_exe", None) or VASP_EXE
     gpus = int(s.get("gpus") or 0)
     if kind in NO_GPU and gpus:
@@ -136,7 +138,7 @@ def _job(kind: str | None, shared: dict, entry: dict, scheduler: str, host_argyr
     if kind:
         s.setdefault("job_name", f"argyro-{kind}")
     argyro = host_argyro if run_in == "host" else "argyro"
-    return SiteJob(kind, s, run_in, argyro, f"{launcher} -n {ntasks} {exe}")
+    return SiteJob(kind, s, run_in, argyro, f"{launcher} -n {ntasks} {exe}" if launcher else exe)
 
 
 def resolve(profile: dict | None, scheduler: str, argyro_cmd: str | None = None) -> Site:
