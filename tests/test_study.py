@@ -286,6 +286,10 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         assert fv["n_frames"] == sum(len(ase.io.read(f, ":")) for f in fv["test_set"]) == 4
         assert np.isfinite(fv["energy_rmse_meV_atom"]) and fv["force_rmse_meV_A"] > 0
         assert len(fv["committee"]) == 3 and all(c["n_frames"] == 4 for c in fv["committee"])
+        # average RDFs of the final model's MD against the AIMD test runs (METHOD.md 5), HDF5 + PNG
+        rdf = fv["rdf"]
+        assert Path(rdf["h5"]).is_file() and Path(rdf["png"]).is_file()
+        assert set(rdf["by_temperature"]) == {"400K", "1000K"} and "S-P" in rdf["by_temperature"]["400K"]
         # the AL loop's initial set: bulk AIMD (2 T x 3), Li ramp (3), interface relaxation (<= 3 frames)
         explore = db.fireworks.find_one({"spec.argyro_stage": "al-explore"})
         src = explore["spec"]["_tasks"][0]["cfg"]["al"]["initial_sources"]

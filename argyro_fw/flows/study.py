@@ -36,12 +36,17 @@ from .. import compat, store
 from ..analysis.diffusion import kinisi_diffusion
 from ..analysis.diffusion_io import arrhenius_to_h5, diffusion_to_h5, load_frames
 from ..analysis.metrics import li_msd
+from ..analysis.rdf_validation import compare as compare_rdfs
+from ..analysis.rdf_validation import plot_png as plot_rdf_png
+from ..analysis.rdf_validation import write_h5 as write_rdf_h5
 from ..core.chemistry import ARGYRODITE_FU, ELEMENTS, PHASE_FORMULA, PHASE_FU, PHASE_NAMES
 from ..core.serialise import as_structure, to_plain
 from ..engines import energy_engine, foundation_provider
 from ..errors import ArgyroError
 from ..md.engines import mliap_path
 from ..md.protocol import MDProtocol
+from ..mlip.calculators import mace_calculator
+from ..mlip.explore import langevin_frames
 from ..mlip.final import train_final_model
 from ..mlip.validate import rmse
 from ..structures.bulk import disordered_candidates, ordered_argyrodite
@@ -360,6 +365,27 @@ def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict, li_a: float | No
     return out
 
 
+def rdf_validation(cfg: StudyConfig, model: str, key: str, aimd: dict[str, str], out_dir: Path) -> dict:
+    """METHOD.md 5's RDF check of one interface's final model: per test temperature, NVT Langevin MD with the model
+    from the AIMD test run's first frame for the AIMD run's duration (1 fs), the same number of frames, then both
+    trajectories' average partial RDFs -> ``rdf_validation.h5`` and ``.png`` in ``out_dir``; returns the paths and,
+    per temperature and pair, the RMS difference and the peak positions."""
+    prefix = f"{AIMD_TEST}/{key}/"
+    runs = {float(label[len(prefix):].rstrip("K")): path for label, path in aimd.items() if label.startswith(prefix)}
+    calc = mace_calculator(model, device=cfg.active_learning.device)
+    steps = max(1, round(cfg.aimd.test_ps * 1000.0))  # the interface AIMD's 1 fs steps
+    results = {}
+    for T, path in sorted(runs.items()):
+        ref = list(ase.io.read(path, ":"))
+        start = ase.Atoms(ref[0].get_chemical_symbols(), positions=ref[0].get_positions(), cell=ref[0].cell, pbc=True)
+        traj = langevin_frames(start, calc, T, steps, record_every=max(1, steps // len(ref)))
+        results[T] = compare_rdfs(ref, traj)
+    h5 = write_rdf_h5(results, out_dir / "rdf_validation.h5", {"model": str(model), "interface": key})
+    png = plot_rdf_png(results, out_dir / "rdf_validation.png")
+    return {"h5": str(h5), "png": str(png),
+            "by_temperature": {f"{T:g}K": res["difference"] for T, res in results.items()}}
+
+
 def surface_maker(cfg: StudyConfig) -> SurfaceMaker:
     """The termination search with every ``surfaces`` setting of the study."""
     s = cfg.surfaces
@@ -532,6 +558,9 @@ class StudyFinalModelTask(FiretaskBase):
         final_validation = dict(rmse(model, frames, dev), test_set=test_files,
                                 test_kind="aimd" if tests else "al-validation-frames",
                                 committee=[dict(rmse(m, frames, dev), model=m) for m in ds.models])
+        if tests:  # METHOD.md 5: average RDFs of the final model's MD against the AIMD test trajectories
+            final_validation["rdf"] = rdf_validation(cfg, model, itf["key"], aimd_datasets(fw_spec),
+                                                     Path(res["final_model"]).parent)
         bulk = as_structure(self["context"]["bulk_relaxed"])
         md = cfg.mlmd
         try:
