@@ -145,8 +145,7 @@ def vasp_firework(structure, kind: str, name: str | None = None, options: dict |
         ParseVaspToDb(kind=kind, label=label or name, config_type=config_type or kind, select=select,
                       metadata=metadata or {}),
     ]
-    spec = stage_spec("dft", vasp_kind=kind)
-    if run_dir is not None:
-        spec["_launch_dir"] = os.path.abspath(run_dir)  # FireWorks joins a relative one to the launcher's folder
-    return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}", spec=spec,
-                    parents=parents)
+    # FireWorks joins a relative _launch_dir to the launcher's folder: an absolute one
+    launch = {} if run_dir is None else {"_launch_dir": os.path.abspath(run_dir)}
+    return Firework(tasks, name=name or f"vasp-{kind}-{structure.composition.reduced_formula}",
+                    spec=stage_spec("dft", vasp_kind=kind, **launch), parents=parents)
