@@ -170,12 +170,14 @@ def install_rockets(hint: Callable[[list[int], list[int]], str], write: Callable
 
     def second() -> None:
         recovery.stop_taking()
-        stop_children(0)
-        if cleanup:
-            cleanup()
-        left = recovery.inflight_fw_ids()
-        _exit(write, "\nstopped at once" + (f"; fireworks {left} stay RUNNING until `argyro recover` (or the "
-                                            "next start) reruns them" if left else "") + "\n")
+        left = recovery.inflight_fw_ids()  # before the children die: the rocket then updates what is in flight
+        try:
+            stop_children(0)
+            if cleanup:
+                cleanup()
+        finally:  # whatever fails on the way, a second Ctrl-C ends the process
+            _exit(write, "\nstopped at once" + (f"; fireworks {left} stay RUNNING until `argyro recover` (or the "
+                                                "next start) reruns them" if left else "") + "\n")
 
     return _install(first, second, rockets_handler)
 

@@ -282,7 +282,8 @@ def put_back(message: str) -> tuple[list[int], list[int]]:
 
 
 def inflight_fw_ids() -> list[int]:
-    return sorted(fw for _, fw in _inflight.values())
+    # list() copies in one step under the GIL: the rocket's thread may change the dict meanwhile
+    return sorted(fw for _, fw in list(_inflight.values()))
 
 
 # -- recover ----------------------------------------------------------------------------------------------------
