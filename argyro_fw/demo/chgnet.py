@@ -25,6 +25,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from .. import compat, store
 from ..core.serialise import as_structure
 from ..dft.dataset import evenly_spaced, every_kth, write_extxyz
+from ..dft.inputs import aimd_potim
 from ..flows.stages import stage_spec
 from ..study.config import DftCfg
 from ..study.outputs import EnergyResult, emit
@@ -179,6 +180,6 @@ class ChgnetEngine:
         """The stand-in of VASP's AIMD (time step as VASP's: 2 fs, 1 fs for interfaces; ``kpoints`` has no meaning
         here)."""
         task = ChgnetAimdTask(structure=structure.as_dict(), label=label, t_begin=float(ramp[0]), t_end=float(ramp[1]),
-                              ps=float(ps), timestep_fs=1.0 if system == "interface" else 2.0, select=dict(select),
+                              ps=float(ps), timestep_fs=aimd_potim(system), select=dict(select),
                               config_type=label)
         return Firework([task], name=f"{stage}:{label}", parents=parents, spec=stage_spec(stage))

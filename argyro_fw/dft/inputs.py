@@ -138,6 +138,11 @@ class StaticMaker(_Common):
                           settings=asdict(self))
 
 
+def aimd_potim(system: str | None) -> float:
+    """METHOD.md 4's AIMD time step in fs: 2, 1 for interfaces."""
+    return 1.0 if system == "interface" else 2.0
+
+
 @dataclass
 class AimdMaker(_Common):
     kind: ClassVar[str] = "aimd"
@@ -160,7 +165,7 @@ class AimdMaker(_Common):
         if self.ps <= 0:
             raise ArgyroError(f"AIMD duration must be > 0 ps, got {self.ps}")
         system = _system(self.system, structure)
-        potim = self.potim if self.potim is not None else (1.0 if system == "interface" else 2.0)
+        potim = self.potim if self.potim is not None else aimd_potim(system)
         nsw = int(math.ceil(self.ps * 1000.0 / potim - 1e-9))
         teend = self.temperature if self.end_temperature is None else self.end_temperature
         incar = dict(self.common(), ENCUT=self.encut, ISPIN=1, IBRION=0, MDALGO=2, SMASS=self.smass,
