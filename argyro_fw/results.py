@@ -200,8 +200,9 @@ def _removed(x) -> str:
 
 
 def interfaces(source: Any = None, study: str | None = None) -> pd.DataFrame:
-    """One row per interface (Tables 3 and 4): mismatch, area, atoms, gamma_inter of the charged model (when
-    stored) and of the charge-balanced one, E_str of both slabs, gamma_inter_min; the study's values beside."""
+    """One row per interface (Tables 3 and 4): mismatch, area, atoms, gamma_surf and gamma_inter before (charged,
+    when balancing removed atoms) and after charge balancing, E_str of both slabs, gamma_inter_min; the study's values
+    beside."""
     db = database(source)
     rows = []
     for d in store.read(db, store.INTERFACES.name, {"study": study} if study else {}, sort=[("study", 1), ("key", 1)]):
@@ -215,6 +216,7 @@ def interfaces(source: Any = None, study: str | None = None) -> pd.DataFrame:
                "symmetric": d.get("symmetric"), "removed_for_balance": _removed(d.get("removed_for_balance")),
                "gamma_surf_eV_nm2": _f(d.get("gamma_surf_eV_nm2")),
                "gamma_surf_charged_eV_nm2": _f(d.get("gamma_surf_charged_eV_nm2")),
+               "gamma_surf_balanced_eV_nm2": _f(d.get("gamma_surf_balanced_eV_nm2")),
                "gamma_inter_charged_eV_nm2": _f(d.get("gamma_inter_charged_eV_nm2")),
                "gamma_inter_eV_nm2": _f(d.get("gamma_inter_eV_nm2")),
                "E_str_argyrodite_eV_nm2": e_arg, "E_str_li_eV_nm2": e_li, "E_str_eV_nm2": e_arg + e_li,
@@ -230,7 +232,8 @@ def interfaces(source: Any = None, study: str | None = None) -> pd.DataFrame:
                 "study_mlmd_atoms": r.mlmd_atoms if r else None}
         rows.append(row)
     return _frame(rows, ["study", "interface", "termination", "mismatch_pct", "area_A2", "li_metal_atoms",
-                         "argyrodite_atoms", "gamma_inter_charged_eV_nm2", "gamma_inter_eV_nm2", "E_str_eV_nm2",
+                         "argyrodite_atoms", "gamma_surf_charged_eV_nm2", "gamma_surf_balanced_eV_nm2",
+                         "gamma_inter_charged_eV_nm2", "gamma_inter_eV_nm2", "E_str_eV_nm2",
                          "gamma_inter_min_eV_nm2"])
 
 
@@ -435,7 +438,12 @@ def _compare_interfaces(db, study: str | None) -> list[dict]:
                 ("Li metal atoms (DFT model)", d.get("li_metal_atoms"), r and r.li_metal_atoms, "atoms", sec["atoms"]),
                 ("argyrodite atoms (DFT model)", d.get("argyrodite_atoms"), r and r.argyrodite_atoms, "atoms",
                  sec["atoms"]),
-                ("gamma_inter (charged model)", _f(d.get("gamma_inter_charged_eV_nm2")), None, "eV/nm2", "3"),
+                ("gamma_surf (before balancing)", _f(d.get("gamma_surf_charged_eV_nm2")), None, "eV/nm2",
+                 "8 (Table 4)"),
+                ("gamma_surf (after balancing)", _f(d.get("gamma_surf_balanced_eV_nm2")), None, "eV/nm2",
+                 "8 (Table 4)"),
+                ("gamma_inter (charged model)", _f(d.get("gamma_inter_charged_eV_nm2")), None, "eV/nm2",
+                 "8 (Table 4)"),
                 ("gamma_inter (charge-balanced)", _f(d.get("gamma_inter_eV_nm2")),
                  r and r.gamma_inter_neutral_eV_nm2, "eV/nm2", sec["gamma_inter_neutral_eV_nm2"]),
                 ("E_str argyrodite", e_arg, r and r.E_str_argyrodite_eV_nm2, "eV/nm2", sec["E_str"]),

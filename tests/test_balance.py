@@ -313,6 +313,6 @@ def test_study_decision_keeps_the_ranked_list_for_mongodb():
     assert len(rec["ranked"]) == meta["balance_candidates"] == min(cfg.interfaces.balance_candidates, rec["n_distinct"])
     assert [r["rank"] for r in rec["ranked"]] == list(range(len(rec["ranked"])))
     assert rec["chosen_rank"] == meta["balance_choice"] < cfg.interfaces.balance_top_k
-    arg = itf["parts"]["arg_strained"]
+    arg = itf["parts"]["arg_free"]
     assert formal_charge(arg) == 0 and arg.composition.formula == "Li40 P6 S32 Cl6"
     assert bson.decode(bson.encode(meta))["balance"] == rec  # storable as it is

@@ -138,16 +138,30 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
     dft = next(fw for fw in surf.fws if fw.spec["argyro_stage"] == "surface-dft")
     assert [t.__class__.__name__ for t in dft.tasks] == ["WriteVaspInputs", "RunVaspCustodian", "ParseVaspToDb"]
 
-    parts = {p: _toy_slab(0) for p in ("total", "arg_free", "arg_strained", "li_free", "li_strained")}
+    parts = {p: _toy_slab(0) for p in ("total", "arg_free", "li_free")}
     itfs = [{"key": f"interface/i{k}", "parts": parts, "miller": [1, 0, 0], "termination": "Li-P-S-Cl",
-             "li_plane": "100"} for k in range(3)]
+             "li_plane": "100", "argyrodite_atoms": 10} for k in range(3)]
+    # the first was charge balanced by removing atoms: Table 4's model before balancing is relaxed too
+    itfs[0] = dict(itfs[0], parts=dict(parts, total_charged=_toy_slab(1)), composition_charged={"Li": 1})
     inter = interface_stage(cfg, itfs, context={})
+    # METHOD.md 9: the strained slabs follow the relaxed interface: interface-strain is a child of the interface's
+    # relaxation only, and the interface energy waits for it (its detour, the strained slabs, comes before)
+    by_name = {fw.name: fw for fw in inter.fws}
+    for k in range(3):
+        strain, energy = by_name[f"interface-strain:interface/i{k}"], by_name[f"interface-energy:interface/i{k}"]
+        assert [by_name_id.name for by_name_id in inter.fws
+                if by_name_id.fw_id in inter.links.parent_links[strain.fw_id]] == [f"interface-dft:interface/i{k}/total"]
+        assert strain.fw_id in inter.links.parent_links[energy.fw_id]
+        assert len(inter.links.parent_links[energy.fw_id]) == (5 if k == 0 else 4)
+    assert "interface-dft:interface/i0/total_charged" in by_name
+    assert by_name["interface-dft:interface/i0/total_charged"].tasks[0]["options"] == {"system": "interface"}
     # the interface cell (no vacuum) relaxes its ions only: rendered as --system interface, ISIF 2 (METHOD.md 4)
     total = next(fw for fw in inter.fws if fw.name == "interface-dft:interface/i0/total")
     w = total.tasks[0]
     assert w["options"] == {"system": "interface"}
     assert maker(w["kind"], **w["options"]).inputs(_toy_slab(0)).incar["ISIF"] == 2
-    assert _stages(inter) == {"interface-dft": 15, "interface-energy": 3, "mlip-final": 3, "bulk-model": 1, "summary": 1}
+    assert _stages(inter) == {"interface-dft": 10, "interface-strain": 3, "interface-energy": 3, "mlip-final": 3,
+                              "bulk-model": 1, "summary": 1}
     summary = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "summary")
     choose_model = next(fw for fw in inter.fws if fw.spec["argyro_stage"] == "bulk-model")
     finals = {fw.fw_id for fw in inter.fws if fw.spec["argyro_stage"] == "mlip-final"}
@@ -208,7 +222,7 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
              + _stages(md_first) + _stages(md_other) + _stages(md_other) + _stages(md_bulk) + _stages(test) + _stages(test) + _stages(test))
     assert total["md"] == 6 and total["analysis"] == 6 and total["surface-dft"] == 28 and total["bulk-md"] == 4
     assert total["aimd"] == 4 + 6 + 3 * 2
-    assert sum(total.values()) == 16 + 36 + 23 + 3 * 5 + 3 * 6 + 9 + 3 * 2
+    assert sum(total.values()) == 16 + 36 + 21 + 3 * 5 + 3 * 6 + 9 + 3 * 2
 
     # written for lpad add, and FireWorks' own lpad adds it
     out = tmp_path / "paper_wf.yaml"
@@ -220,7 +234,7 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
 
 
 EXPECTED_STAGES = {"bulk-dft", "phase-dft", "e0-dft", "mlip-foundation", "bulk-choose", "surface-dft", "surface-rank",
-                   "interface-dft", "interface-energy", "al-explore", "al-label", "al-collect", "al-train",
+                   "interface-dft", "interface-strain", "interface-energy", "al-explore", "al-label", "al-collect", "al-train",
                    "al-select", "mlip-final",
                    "md-prerelax", "md", "analysis", "bulk-md", "diffusion", "arrhenius", "summary",
                    "aimd", "aimd-validation", "bulk-model"}
@@ -280,6 +294,11 @@ def test_demo_study_end_to_end_killed_and_resumed(tmp_path):
         itf = db.interfaces.find_one({"study": "demo"})
         assert np.isclose(itf["gamma_inter_min_eV_nm2"],
                           itf["gamma_inter_eV_nm2"] - itf["E_str_argyrodite_eV_nm2"] - itf["E_str_li_eV_nm2"])
+        # Table 4: gamma_surf and gamma_inter before and after charge balancing (the model before it was relaxed too)
+        assert itf["composition_charged"] and np.isfinite(itf["gamma_inter_charged_eV_nm2"])
+        assert np.isfinite(itf["gamma_surf_balanced_eV_nm2"]) and np.isfinite(itf["gamma_surf_charged_eV_nm2"])
+        assert set(itf["energies_eV"]) == {"total", "total_charged", "arg_free", "li_free", "arg_strained",
+                                           "li_strained"}
         assert itf["heads"] == ["pt_head", "Default"] and Path(itf["final_model"]).is_file()
         fv = itf["final_validation"]  # the final model and every committee member on the interface's AIMD test set
         assert fv["test_kind"] == "aimd" and len(fv["test_set"]) == 2  # 400 and 1000 K
@@ -333,6 +352,16 @@ def test_decisions_energies_by_hand():
     assert r["gamma_inter_eV_nm2"] == pytest.approx(-23.6 / 4)
     assert r["E_str_argyrodite_eV_nm2"] == pytest.approx(1.0 / 4) and r["E_str_li_eV_nm2"] == pytest.approx(0.4 / 4)
     assert r["gamma_inter_min_eV_nm2"] == pytest.approx(-23.6 / 4 - 1.4 / 4)
+    assert "gamma_inter_charged_eV_nm2" not in r  # nothing was removed: no model before balancing
+    # Table 4: before balancing the interface held two more P (Li40 P10 S32 Cl6 + 16 Li metal): k = 10 (per P),
+    # excess Li -20, S -18, Cl -4; [-420 - 16*(-1.9) - 10*(-50) - (-20*-2 + -18*-4 + -4*-3)] / (2 * 2 nm2)
+    itf_c = dict(itf, composition_charged={"Li": 56, "P": 10, "S": 32, "Cl": 6}, li_metal_atoms_charged=16,
+                 arg_free_area_A2=100.0, gamma_surf_eV_nm2=1.5)
+    r = interface_energies(dict(E, **{"i/total_charged": {"energy_eV": -420.0}}), itf_c, ctx)
+    assert r["gamma_inter_charged_eV_nm2"] == pytest.approx((-420 + 30.4 + 500 - 124) / 4)
+    # gamma_surf after balancing: the balanced slab alone (arg_free, -101 eV on its own 100 A2) as gamma_surface above
+    assert r["gamma_surf_balanced_eV_nm2"] == pytest.approx((-101 + 400 - 54) / 2)
+    assert r["gamma_surf_charged_eV_nm2"] == 1.5
 
 
 def test_mlmd_variants_are_distinct_balanced_choices_and_a_symmetric_charged_model(tmp_path):
@@ -395,7 +424,7 @@ def test_atom_bounds_of_the_paper_config_cover_its_cells():
 
     cfg = load(PAPER)
     b = atoms_bounds(cfg)
-    assert 2596 <= b["mlmd.supercell / mlmd.layers / mlmd.li_layers"] <= cfg.max_atoms
+    assert 2596 <= b["mlmd.supercell / mlmd.layers / mlmd.li_layers / mlmd.max_area"] <= cfg.max_atoms
     assert b["bulk_mlmd.supercell"] == 416 == 52 * 8
     data = cfg.to_dict()
     data["max_atoms"] = 2000

@@ -20,7 +20,8 @@ STAGES: dict[str, str] = {
     "mlip-foundation": "mace-train", "al-train": "mace-train", "mlip-final": "mace-train",
     "al-explore": "mlip-md", "al-select": "mlip-md", "md-prerelax": "mlip-md",
     "md": "lammps-md", "bulk-md": "lammps-md",
-    "bulk-choose": "analysis", "surface-rank": "analysis", "interface-energy": "analysis", "al-collect": "analysis",
+    "bulk-choose": "analysis", "surface-rank": "analysis", "interface-strain": "analysis", "interface-energy": "analysis",
+    "al-collect": "analysis",
     "analysis": "analysis", "diffusion": "analysis", "arrhenius": "analysis", "summary": "analysis",
     "aimd-validation": "analysis", "bulk-model": "analysis",
 }

@@ -7,8 +7,9 @@ FWAction(additions=...) or, where a later join must wait for it, FWAction(detour
     bulk-dft (ordered + disordered candidates), phase-dft (Li, Li2S, LiCl, Li3P), e0-dft [, mlip-foundation]
       -> bulk-choose: lowest-energy disordered cell, chemical potentials, all symmetric terminations
          -> surface-dft (one per termination) -> surface-rank: gamma_surf, the top-N, interfaces
-            -> per interface: interface-dft (total, argyrodite free/strained, Li free/strained)
-               -> interface-energy: gamma_inter, strain, gamma_inter_min
+            -> per interface: interface-dft (total, total_charged before balancing, argyrodite free, Li free)
+               total -> interface-strain -> (detour) interface-dft: both slabs strained to the relaxed a, b
+               -> interface-energy: gamma_inter (balanced and charged), E_str, gamma_inter_min
                   -> (detour) active learning of this interface
                -> mlip-final: this interface's multi-head model
                   -> (detour) per T: md-prerelax -> md -> analysis
@@ -55,7 +56,7 @@ from ..structures.interfaces import mlmd_cell
 from ..structures.phases import phase
 from ..structures.surfaces import SurfaceMaker, all_terminations
 from ..study.config import ALRun, FinalRun, StudyConfig, from_dict
-from ..study.decisions import choose_interfaces, gamma_surface, interface_energies
+from ..study.decisions import choose_interfaces, gamma_surface, interface_energies, strained_parts
 from ..study.outputs import (
     ALDataset,
     AnalysisRef,
@@ -179,25 +180,41 @@ def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict, aimd: list
     return Workflow(fws + aimd + [rank], name="surfaces")
 
 
-INTERFACE_PARTS = ("total", "arg_free", "arg_strained", "li_free", "li_strained")
+#: an interface's calculations before its relaxation (``total_charged``: the symmetric model before charge balancing,
+#: when balancing removed atoms) and the two that follow the relaxed interface (METHOD.md 9)
+INTERFACE_PARTS = ("total", "arg_free", "li_free")
+CHARGED_PART = "total_charged"
+STRAINED_PARTS = ("arg_strained", "li_strained")
+
+
+def interface_parts_of(itf: dict) -> tuple[str, ...]:
+    """Every energy the interface-energy firework of ``itf`` needs."""
+    return INTERFACE_PARTS + ((CHARGED_PART,) if itf.get("composition_charged") else ()) + STRAINED_PARTS
 
 
 def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> Workflow:
-    """Per interface: 5 energy fireworks (total; argyrodite and Li slabs free and strained) ->
-    interface-energy (which detours into that interface's active learning) -> that interface's final
-    multi-head model (METHOD.md 5: one per interface), which detours into its MLMD (and, for the
-    first interface, the bulk MLMD -> diffusion -> Arrhenius); the summary joins them all."""
+    """Per interface: the relaxations of the interface (charge balanced and, for Table 4, before balancing) and of
+    both slabs at their own lattice; after the interface's relaxation, interface-strain adds (detour) both slabs
+    strained to the relaxed interface's a, b (METHOD.md 9) -> interface-energy (which detours into that interface's
+    active learning) -> that interface's final multi-head model (METHOD.md 5: one per interface), which detours into
+    its MLMD (and, for the first interface, the bulk MLMD -> diffusion -> Arrhenius); the summary joins them all."""
     fws, finals = [], []
     for rank, itf in enumerate(interfaces):
         parts = itf["parts"]
-        calcs = [energy_firework(cfg, parts[p], f"{itf['key']}/{p}", "relax-interface" if p == "total" else "relax",
-                                 "interface-dft") for p in INTERFACE_PARTS]
+        names = [p for p in INTERFACE_PARTS + (CHARGED_PART,) if p in parts]
+        calcs = {p: energy_firework(cfg, parts[p], f"{itf['key']}/{p}",
+                                    "relax-interface" if p in ("total", CHARGED_PART) else "relax", "interface-dft")
+                 for p in names}
         meta = {k: v for k, v in itf.items() if k != "parts"}
+        strain = Firework([InterfaceStrainTask(cfg=cfg.to_dict(), interface=meta, built=parts["total"].as_dict())],
+                          name=f"interface-strain:{itf['key']}", parents=[calcs["total"]],
+                          spec=stage_spec("interface-strain"))
         energy = Firework([InterfaceEnergyTask(cfg=cfg.to_dict(), interface=meta, context=context)],
-                          name=f"interface-energy:{itf['key']}", parents=calcs, spec=stage_spec("interface-energy"))
+                          name=f"interface-energy:{itf['key']}", parents=list(calcs.values()) + [strain],
+                          spec=stage_spec("interface-energy"))
         final = Firework([StudyFinalModelTask(cfg=cfg.to_dict(), interface=meta, context=context, variants=rank == 0)],
                          name=f"mlip-final:{itf['key']}", parents=[energy], spec=stage_spec("mlip-final"))
-        fws += calcs + [energy, final]
+        fws += list(calcs.values()) + [strain, energy, final]
         finals.append(final)
     # METHOD.md 5: the bulk MLMD uses the final model with the lowest force RMSE on the bulk AIMD frames
     choose = Firework([BulkModelTask(cfg=cfg.to_dict(), context=context)], name="bulk-model", parents=finals,
@@ -349,7 +366,8 @@ def mlmd_variants(cfg: StudyConfig, bulk: Structure, itf: dict, li_a: float | No
     (named in the result's ``skipped``)."""
     md = cfg.mlmd
     common = dict(layers=md.layers, li_layers=md.li_layers, li_plane=itf["li_plane"], supercell=tuple(md.supercell),
-                  max_mismatch=md.max_mismatch, li_a=float(li_a or cfg.interfaces.li_a), termination_label=itf["termination"])
+                  max_mismatch=md.max_mismatch, max_area=md.max_area, li_a=float(li_a or cfg.interfaces.li_a),
+                  termination_label=itf["termination"])
     out = []
     for k in md.variant_balance_choices:
         try:
@@ -496,6 +514,31 @@ class RankSurfacesTask(FiretaskBase):
 
 
 @explicit_serialize
+class InterfaceStrainTask(FiretaskBase):
+    """METHOD.md 3 and 9: after the interface's relaxation, both slabs strained to the relaxed interface (its a, b and
+    the atoms where the relaxation left them), relaxed by the engine with a, b fixed; added as a detour, so the
+    interface-energy firework waits for them."""
+
+    required_params = ["cfg", "interface", "built"]
+
+    def run_task(self, fw_spec):
+        cfg = from_dict(self["cfg"])
+        itf = self["interface"]
+        key = itf["key"]
+        E = energies_from_spec(fw_spec, store.database(fw_spec))
+        _require(E, [f"{key}/total"], "interface-strain")
+        relaxed = E[f"{key}/total"].get("structure")
+        if not relaxed:
+            raise ValueError(f"interface-strain {key}: the interface relaxation stored no final structure")
+        relaxed = as_structure(relaxed)
+        parts = strained_parts(relaxed, as_structure(self["built"]), int(itf["argyrodite_atoms"]))
+        fws = [energy_firework(cfg, st, f"{key}/{p}", "relax", "interface-dft") for p, st in parts.items()]
+        a, b = (float(x) for x in relaxed.lattice.abc[:2])
+        return FWAction(stored_data={"relaxed_a_b_A": [a, b], "parts": list(parts)},
+                        detours=[Workflow(fws, name=f"interface-strained-{key}")])
+
+
+@explicit_serialize
 class InterfaceEnergyTask(FiretaskBase):
     """gamma_inter with strain correction for one interface; then its active learning as a detour (so the
     final-model join waits for the whole loop)."""
@@ -508,10 +551,11 @@ class InterfaceEnergyTask(FiretaskBase):
         E = energies_from_spec(fw_spec, db)
         itf = self["interface"]
         key = itf["key"]
-        _require(E, [f"{key}/{p}" for p in INTERFACE_PARTS], "interface-energy")
+        needed = interface_parts_of(itf)
+        _require(E, [f"{key}/{p}" for p in needed], "interface-energy")
         res = interface_energies(E, itf, self["context"])
         store.put_interface(db, cfg.name, key, dict(itf, **res, energies_eV={p: E[f"{key}/{p}"]["energy_eV"]
-                                                                             for p in INTERFACE_PARTS}))
+                                                                             for p in needed}))
         relaxed = E[f"{key}/total"].get("structure")
         start = as_structure(relaxed) if relaxed else store.get_structure(db, cfg.name, f"{key}/total")
         sources = initial_sources(cfg, self["context"].get("aimd") or {}, aimd_datasets(fw_spec).get(f"{key}/total"))
@@ -566,7 +610,8 @@ class StudyFinalModelTask(FiretaskBase):
         try:
             built = mlmd_cell(bulk, tuple(itf["miller"]), layers=md.layers, li_layers=md.li_layers,
                               li_plane=itf["li_plane"], supercell=tuple(md.supercell), max_mismatch=md.max_mismatch,
-                              li_a=self["context"].get("li_a", cfg.interfaces.li_a), termination_label=itf["termination"])
+                              max_area=md.max_area, li_a=self["context"].get("li_a", cfg.interfaces.li_a),
+                              termination_label=itf["termination"])
             cell, how = built["structure"], "mlmd-cell"
         except ArgyroError as exc:
             cell = store.get_structure(db, cfg.name, f"{itf['key']}/total")

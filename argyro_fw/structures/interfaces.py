@@ -162,7 +162,7 @@ def match_candidates(slab: Structure, maker: InterfaceMaker | None = None) -> li
 
 def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: int = MlmdCfg.layers,
               li_layers: int = MlmdCfg.li_layers, li_plane: str = "100", supercell=(2, 2, 1),
-              max_mismatch: float = MlmdCfg.max_mismatch, li_a: float = LI_A_PBE,
+              max_mismatch: float = MlmdCfg.max_mismatch, li_a: float = LI_A_PBE, max_area: float = MlmdCfg.max_area,
               balance_slab: bool = True, termination_label: str | None = None, balance_choice: int = 0) -> dict:
     """A large MLMD interface cell (METHOD.md 6): the argyrodite termination ``termination`` of
     ``miller`` at least ``layers`` x d_hkl thick (d_hkl = a / sqrt(h2 + k2 + l2) of the cubic cell),
@@ -192,7 +192,7 @@ def mlmd_cell(slab_maker_bulk: Structure, miller, termination: int = 0, layers: 
             raise ArgyroError(f"balance choice {balance_choice}: this slab has {len(res.candidates)} distinct "
                               "charge-balancing choices")
         slab, removed = res.candidates[balance_choice]["structure"], res.removal
-    maker = InterfaceMaker(li_planes=[li_plane], li_a=li_a, li_layers=li_layers, max_candidates=50)
+    maker = InterfaceMaker(li_planes=[li_plane], li_a=li_a, li_layers=li_layers, max_area=max_area, max_candidates=50)
     cands = [c for c in match_candidates(slab, maker) if c["mismatch_pct"] <= max_mismatch]
     if not cands:
         raise ArgyroError(f"no Li({li_plane}) match within {max_mismatch} % for this slab (max area {maker.max_area} Å2)")

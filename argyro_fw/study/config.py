@@ -57,10 +57,13 @@ class SurfacesCfg:
 
 @dataclass
 class InterfacesCfg:
-    li_planes: list = field(default_factory=lambda: ["100", "110", "111"])
+    # the study's Li planes (METHOD.md 3: its models are Li(100) and Li(011) = (110) of bcc); "111" may be added
+    li_planes: list = field(default_factory=lambda: ["100", "110"])
     li_layers: int = 6
     li_a: float = LI_A_PBE  # bcc Li, Å (PBE)
-    max_area: float = 500.0  # Å2
+    # Å2: the study's DFT interface models lie on the argyrodite's 1x1 face (99 Å2 for (100), 140 Å2 for (011)); a
+    # larger limit finds lower mismatches on cells of many hundred atoms (500 Å2: 824 atoms for (100)/(100))
+    max_area: float = 160.0
     candidates: int = 5  # ranked lattice matches built per surface; the best symmetric one is used
     # charge balancing (structures/balance.py): every removal set up to symmetry, ranked by Ewald energy
     balance_candidates: int = 100  # symmetry-distinct choices kept, ranked, in the record (MongoDB)
@@ -120,6 +123,7 @@ class MlmdCfg:
     li_layers: int = 6
     supercell: list = field(default_factory=lambda: [2, 2, 1])
     max_mismatch: float = 1.5  # %
+    max_area: float = 500.0  # Å2, the largest lateral cell the MLMD cell's lattice match searches (before supercell)
     prerelax_fmax: float = 0.04  # eV/Å, ASE BFGS with the final model
     prerelax_steps: int = 2000  # largest number of BFGS steps of the pre-relaxation (as paper.yaml)
     engine: str = "mliap"  # mliap (GPU, ML-IAP) | external (CPU, fix external)
@@ -321,17 +325,24 @@ def _positive_list(values, where: str, integer: bool = False) -> None:
 def atoms_bounds(cfg: StudyConfig) -> dict[str, int]:
     """Upper bounds on the atoms of the structures a config implies, by the fields that set them: the MLMD interface
     cells (argyrodite ``layers`` of the cubic cell's (100) spacing and ``li_layers`` of bcc Li at its densest
-    (110) packing, over the largest matched area ``interfaces.max_area``, times ``mlmd.supercell``), the DFT
-    interfaces (``surfaces.min_thickness``) and the bulk MD supercell (``bulk_mlmd.supercell``)."""
-    a, area = cfg.bulk.a, cfg.interfaces.max_area
-    arg_per_layer = ARGYRODITE_CELL_ATOMS / a ** 2 * area  # one (100) layer (d = a) of the conventional cell
-    li_per_layer = np.sqrt(2.0) / cfg.interfaces.li_a ** 2 * area  # bcc (110): the densest Li plane
+    (110) packing, over the largest matched area ``mlmd.max_area``, times ``mlmd.supercell``), the DFT
+    interfaces (``surfaces.min_thickness`` over ``interfaces.max_area``) and the bulk MD supercell
+    (``bulk_mlmd.supercell``)."""
+    a = cfg.bulk.a
+
+    def per_layer(area: float) -> tuple[float, float]:
+        # one (100) layer (d = a) of the conventional cell; bcc (110): the densest Li plane
+        return ARGYRODITE_CELL_ATOMS / a ** 2 * area, np.sqrt(2.0) / cfg.interfaces.li_a ** 2 * area
+
     md, sm = cfg.mlmd, cfg.mlmd.supercell
-    mlmd = (arg_per_layer * (md.layers + 1) + li_per_layer * md.li_layers) * int(np.prod(sm))
-    dft = arg_per_layer * (cfg.surfaces.min_thickness / a + 2) + li_per_layer * cfg.interfaces.li_layers
+    arg, li = per_layer(md.max_area)
+    mlmd = (arg * (md.layers + 1) + li * md.li_layers) * int(np.prod(sm))
+    arg, li = per_layer(cfg.interfaces.max_area)
+    dft = arg * (cfg.surfaces.min_thickness / a + 2) + li * cfg.interfaces.li_layers
     bulk = ARGYRODITE_CELL_ATOMS * int(np.prod(cfg.bulk_mlmd.supercell))
-    return {"mlmd.supercell / mlmd.layers / mlmd.li_layers": int(mlmd),
-            "surfaces.min_thickness / interfaces.li_layers": int(dft), "bulk_mlmd.supercell": int(bulk)}
+    return {"mlmd.supercell / mlmd.layers / mlmd.li_layers / mlmd.max_area": int(mlmd),
+            "surfaces.min_thickness / interfaces.li_layers / interfaces.max_area": int(dft),
+            "bulk_mlmd.supercell": int(bulk)}
 
 
 def validate(cfg: StudyConfig) -> StudyConfig:
@@ -361,6 +372,9 @@ def validate(cfg: StudyConfig) -> StudyConfig:
     for k in ("li_a", "max_area", "symprec"):
         if getattr(cfg.interfaces, k) <= 0:
             raise ConfigError(f"interfaces.{k}: expected a positive number")
+    for k in ("max_mismatch", "max_area"):
+        if getattr(cfg.mlmd, k) <= 0:
+            raise ConfigError(f"mlmd.{k}: expected a positive number")
     al = cfg.active_learning
     if al.committee_size < 2:
         raise ConfigError(f"active_learning.committee_size: a committee needs >= 2 models, got {al.committee_size}")

@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
+from scipy.optimize import linear_sum_assignment
 
 from ..structures.balance import balance
 from ..structures.energies import (
@@ -65,6 +66,11 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
         best.update(li_layers=sym_unbalanced["li_layers"], li_layers_removed=sym_unbalanced["li_layers_removed"],
                     spacegroup=spacegroup(best["structure"]))
         key = f"interface/{t['id']}__Li{best['li_plane']}"
+        parts = interface_parts(best)
+        charged = None
+        if res.removal:  # Table 4's model before charge balancing: the symmetric interface with every slab atom
+            parts["total_charged"] = sym_unbalanced["structure"]
+            charged = {el.symbol: int(n) for el, n in sym_unbalanced["structure"].composition.items()}
         out.append({"key": key, "surface": t["key"], "termination": t["termination"], "miller": t["miller"],
                     "gamma_surf_eV_nm2": t["gamma_surf_eV_nm2"], "li_plane": best["li_plane"],
                     "mismatch_pct": best["mismatch_pct"], "area_A2": best["area_A2"], "symmetric": best["symmetric"],
@@ -76,42 +82,89 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
                     "li_metal_atoms": best["li_metal_atoms"],
                     "argyrodite_atoms": best["argyrodite_atoms"],
                     "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},
-                    "parts": interface_parts(best)})
+                    "composition_charged": charged, "li_metal_atoms_charged": sym_unbalanced["li_metal_atoms"],
+                    "arg_free_area_A2": _area(parts["arg_free"]),
+                    "parts": parts})
     return out
 
 
+def _area(st: Structure) -> float:
+    """In-plane area |a x b| (Å2)."""
+    return float(np.linalg.norm(np.cross(st.lattice.matrix[0], st.lattice.matrix[1])))
+
+
 def interface_parts(built: dict) -> dict[str, Structure]:
-    """total; the argyrodite and Li slabs alone, at their own in-plane lattice (free) and strained to the
-    interface's (strained), each with the interface cell's c (so vacuum replaces the other slab)."""
+    """The calculations an interface needs before its relaxation: ``total`` (the interface cell) and the argyrodite
+    and Li slabs alone at their own in-plane lattice (``arg_free``, ``li_free``), each with the interface cell's c (so
+    vacuum replaces the other slab). The strained slabs follow the relaxed interface (:func:`strained_parts`)."""
     cell: Structure = built["structure"]
     n_arg = built["argyrodite_atoms"]
     lat = cell.lattice
-    arg = Structure(lat, cell.species[:n_arg], cell.frac_coords[:n_arg])
-    li = Structure(lat, cell.species[n_arg:], cell.frac_coords[n_arg:])
-    parts = {"total": cell, "arg_strained": arg, "li_strained": li}
 
-    def with_inplane(st: Structure, vecs2) -> Structure:
+    def with_inplane(species, frac, vecs2) -> Structure:
         v = np.asarray(vecs2, float)
         m = np.array([[*v[0], 0.0], [*v[1], 0.0], [0.0, 0.0, lat.c]])
-        return Structure(Lattice(m), st.species, st.frac_coords)
+        return Structure(Lattice(m), species, frac)
 
-    parts["arg_free"] = with_inplane(arg, built["substrate_in_plane_A"])
-    parts["li_free"] = with_inplane(li, built["film_in_plane_A"])
-    return parts
+    return {"total": cell,
+            "arg_free": with_inplane(cell.species[:n_arg], cell.frac_coords[:n_arg], built["substrate_in_plane_A"]),
+            "li_free": with_inplane(cell.species[n_arg:], cell.frac_coords[n_arg:], built["film_in_plane_A"])}
+
+
+def site_map(relaxed: Structure, built: Structure) -> np.ndarray:
+    """For each site of ``built``, the index of the same atom in ``relaxed`` (an engine may reorder the sites: VASP's
+    POSCAR groups them by species): per species the assignment with the least summed squared minimum-image
+    displacement (scipy's ``linear_sum_assignment``), in fractional coordinates measured in ``relaxed``'s lattice."""
+    if len(relaxed) != len(built) or relaxed.composition != built.composition:
+        raise ValueError(f"relaxed interface {relaxed.composition.formula} is not the built one "
+                         f"{built.composition.formula}: a relaxation keeps its atoms")
+    out = np.full(len(built), -1)
+    for el in built.composition.elements:
+        ib = [i for i, s in enumerate(built) if s.specie == el]
+        ir = [i for i, s in enumerate(relaxed) if s.specie == el]
+        d = relaxed.lattice.get_all_distances(built.frac_coords[ib], relaxed.frac_coords[ir])
+        rows, cols = linear_sum_assignment(d ** 2)
+        out[np.asarray(ib)[rows]] = np.asarray(ir)[cols]
+    return out
+
+
+def strained_parts(relaxed: Structure, built: Structure, n_arg: int) -> dict[str, Structure]:
+    """METHOD.md 3 and 9: the argyrodite and Li slabs strained to the *relaxed* interface: its lattice (a, b; c keeps
+    the other slab's room as vacuum) with the atoms where the relaxation left them. ``built``: the interface as built
+    (its first ``n_arg`` sites are the argyrodite), to tell the two slabs apart in ``relaxed`` (:func:`site_map`)."""
+    m = site_map(relaxed, built)
+    arg, li = m[:n_arg], m[n_arg:]
+    return {"arg_strained": Structure(relaxed.lattice, [relaxed[i].specie for i in arg], relaxed.frac_coords[arg]),
+            "li_strained": Structure(relaxed.lattice, [relaxed[i].specie for i in li], relaxed.frac_coords[li])}
 
 
 def interface_energies(E: dict, itf: dict, context: dict) -> dict:
-    """gamma_inter, E_str of both slabs and gamma_inter_min (eV/nm2) from the five energies of an interface."""
+    """Tables 3 and 4 of one interface (eV/nm2) from its energies: gamma_inter of the charge-balanced model, E_str of
+    both slabs (strained to the relaxed interface, METHOD.md 9) and gamma_inter_min; and, when balancing removed atoms,
+    gamma_inter of the symmetric model before balancing (``total_charged``) and gamma_surf of the argyrodite slab after
+    balancing (``arg_free``, its own area) beside the termination's gamma_surf before it (the surface stage's)."""
     key = itf["key"]
-    n_li_metal = itf["li_metal_atoms"]
-    counts = dict(itf["composition"])  # relaxation keeps the atoms
+    area = itf["area_A2"]
+
+    def gamma_inter(total: str, counts: dict, n_li_metal: int) -> float:
+        arg_counts = dict(counts, Li=counts.get("Li", 0) - n_li_metal)  # relaxation keeps the atoms
+        k, n = excess_vs_bulk(arg_counts, FU)
+        return interface_energy(E[f"{key}/{total}"]["energy_eV"], n_li_metal * context["e_li_atom"],
+                                k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], area)
+
+    counts, n_li_metal = dict(itf["composition"]), itf["li_metal_atoms"]
     arg_counts = dict(counts, Li=counts.get("Li", 0) - n_li_metal)
     k, n = excess_vs_bulk(arg_counts, FU)
-    area = itf["area_A2"]
-    g = interface_energy(E[f"{key}/total"]["energy_eV"], n_li_metal * context["e_li_atom"],
-                         k * context["e_fu"]["Li6PS5Cl"], n, context["mu"], area)
+    g = gamma_inter("total", counts, n_li_metal)
     e_arg = strain_energy(E[f"{key}/arg_strained"]["energy_eV"], E[f"{key}/arg_free"]["energy_eV"], area)
     e_li = strain_energy(E[f"{key}/li_strained"]["energy_eV"], E[f"{key}/li_free"]["energy_eV"], area)
-    return {"gamma_inter_eV_nm2": g, "E_str_argyrodite_eV_nm2": e_arg, "E_str_li_eV_nm2": e_li,
-            "gamma_inter_min_eV_nm2": interface_energy_min(g, e_arg, e_li), "bulk_formula_units": k,
-            "excess_vs_bulk": n}
+    out = {"gamma_inter_eV_nm2": g, "E_str_argyrodite_eV_nm2": e_arg, "E_str_li_eV_nm2": e_li,
+           "gamma_inter_min_eV_nm2": interface_energy_min(g, e_arg, e_li), "bulk_formula_units": k,
+           "excess_vs_bulk": n, "gamma_surf_charged_eV_nm2": itf.get("gamma_surf_eV_nm2")}
+    if itf.get("arg_free_area_A2"):
+        out["gamma_surf_balanced_eV_nm2"] = gamma_surface(
+            E[f"{key}/arg_free"]["energy_eV"], {"composition": arg_counts, "area_A2": itf["arg_free_area_A2"]}, context)
+    if itf.get("composition_charged"):
+        out["gamma_inter_charged_eV_nm2"] = gamma_inter("total_charged", dict(itf["composition_charged"]),
+                                                        itf["li_metal_atoms_charged"])
+    return out
