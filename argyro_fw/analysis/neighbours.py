@@ -44,6 +44,19 @@ class NeighbourCounter:
     def index(self, symbol: str) -> int | None:
         return self.species.index(symbol) if symbol in self.species else None
 
+    def rdfs(self, hist: np.ndarray, volume: float, n_frames: int, pairs) -> dict[str, np.ndarray]:
+        """{"A-B": g_AB(r)} of the species ``pairs`` present, from the (n_species, n_species, n_bins) pair counts
+        ``hist`` summed over ``n_frames`` frames of mean ``volume`` (:func:`rdf_from_histogram`)."""
+        out = {}
+        for a, b in pairs:
+            ia, ib = self.index(a), self.index(b)
+            if ia is None or ib is None:
+                continue
+            lo, hi = min(ia, ib), max(ia, ib)
+            na, nb = int(np.count_nonzero(self.codes == ia)), int(np.count_nonzero(self.codes == ib))
+            out[f"{a}-{b}"] = rdf_from_histogram(hist[lo, hi], self.rdf_edges, na, nb, volume, n_frames, ia == ib)
+        return out
+
     def frame(self, positions: np.ndarray, cell: np.ndarray) -> FrameNeighbours:
         i, j, d = self._nl.compute(points=positions, box=cell, periodic=True, quantities="ijd")
         i = i.astype(np.int64, copy=False)

@@ -28,7 +28,7 @@ from .events import event_times
 from .flux import FluxCounter, flux_per_nm2_ns, window_flux
 from .metrics import (ANIONS, CN_PAIRS, crystallinity_percent, intact_ps4, mean_cn, sei_anions, sei_composition,
                       sei_lithium)
-from .neighbours import COORD_CUTOFF, RDF_CUTOFF, NeighbourCounter, rdf_from_histogram
+from .neighbours import COORD_CUTOFF, RDF_CUTOFF, NeighbourCounter
 from .sei import find_regions
 from .trajectory import read_chunks
 
@@ -176,17 +176,7 @@ class FrameAccumulator:
         return out
 
     def rdfs(self) -> dict[str, np.ndarray]:
-        nc = self.nc
-        vol = self.volume_sum / max(self.n_frames, 1)
-        out = {}
-        for a, b in RDF_PAIRS:
-            ia, ib = nc.index(a), nc.index(b)
-            if ia is None or ib is None:
-                continue
-            lo, hi = min(ia, ib), max(ia, ib)
-            na, nb = int(np.count_nonzero(nc.codes == ia)), int(np.count_nonzero(nc.codes == ib))
-            out[f"{a}-{b}"] = rdf_from_histogram(self.rdf_hist[lo, hi], nc.rdf_edges, na, nb, vol, self.n_frames, ia == ib)
-        return out
+        return self.nc.rdfs(self.rdf_hist, self.volume_sum / max(self.n_frames, 1), self.n_frames, RDF_PAIRS)
 
 
 def analyze_trajectory(path: str | Path, out_h5: str | Path, opts: AnalysisOptions | None = None) -> dict:

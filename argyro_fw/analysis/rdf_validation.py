@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from ..core.serialise import atomic_path
-from .neighbours import RDF_CUTOFF, NeighbourCounter, rdf_from_histogram
+from .neighbours import RDF_CUTOFF, NeighbourCounter
 from .pipeline import RDF_PAIRS
 
 #: the pair the study looks at first (PS4 units: S-P)
@@ -40,15 +40,7 @@ def average_rdfs(frames: list[Atoms], pairs=RDF_PAIRS, cutoff: float = RDF_CUTOF
         volume += fn.volume
     volume /= len(frames)
     centres = 0.5 * (nc.rdf_edges[1:] + nc.rdf_edges[:-1])
-    out = {}
-    for a, b in pairs:
-        ia, ib = nc.index(a), nc.index(b)
-        if ia is None or ib is None:
-            continue
-        lo, hi = min(ia, ib), max(ia, ib)
-        na, nb = int(np.count_nonzero(nc.codes == ia)), int(np.count_nonzero(nc.codes == ib))
-        out[f"{a}-{b}"] = rdf_from_histogram(hist[lo, hi], nc.rdf_edges, na, nb, volume, len(frames), ia == ib)
-    return centres, out
+    return centres, nc.rdfs(hist, volume, len(frames), pairs)
 
 
 def rdf_difference(r: np.ndarray, reference: np.ndarray, model: np.ndarray) -> dict[str, float]:
