@@ -263,7 +263,7 @@ def test_ordered_100_terminations_named_as_the_study_names_them(ordered_bulk):
 
 def test_interface_matches_100_within_one_percent(ordered_bulk):
     slab = symmetric_terminations(ordered_bulk, (1, 0, 0))[0]["structure"]
-    maker = InterfaceMaker(li_planes=["100"], li_layers=3, max_candidates=3, n_shift=2)
+    maker = InterfaceMaker(li_planes=["100"], li_layers=3, max_area=500.0, max_candidates=3, n_shift=2)
     cands = match_candidates(slab, maker)
     assert cands and cands[0]["mismatch_pct"] <= 1.0
     res = build_interface(slab, cands[0], maker)
@@ -304,7 +304,7 @@ def test_cli_surfaces_interface_mlmd_and_bad_input(tmp_path):
         assert framework_flip(Structure.from_file(str(tmp_path / "s" / t["file"])))
     slab_file = str(tmp_path / "s" / summ["slabs"][0]["file"])
     run([A, "build", "interface", slab_file, "--li-planes", "100", "--li-layers", "2", "--candidates", "1",
-         "-o", str(tmp_path / "i")], env)
+         "--max-area", "500", "-o", str(tmp_path / "i")], env)
     itf = json.loads((tmp_path / "i" / "interfaces.json").read_text())["interfaces"][0]
     assert itf["mismatch_pct"] <= 1.0 and itf["min_distance_A"] >= 1.5
     run([A, "build", "mlmd-cell", bulk, "--miller", "1", "0", "0", "--layers", "1", "--li-layers", "2",

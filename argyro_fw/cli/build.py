@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core.chemistry import A_EXP, LI_A_PBE
 from ..core.serialise import write_atomic
 from ..errors import ArgyroError
+from ..study.config import InterfacesCfg
 
 
 def register(sub) -> None:
@@ -44,10 +45,14 @@ def register(sub) -> None:
         "candidates ranked by mismatch (%%) then area; cells with a, b the average of the two; the Li slab's "
         "lateral shift scanned; no two atoms closer than --min-distance. Writes POSCAR_interface_N and interfaces.json.")
     itf.add_argument("slab", metavar="ARGYRODITE_SLAB", help="slab file with c normal to a, b (from `build surfaces`)")
-    itf.add_argument("--li-planes", nargs="+", default=["100", "110", "111"], choices=["100", "110", "111"])
-    itf.add_argument("--li-layers", type=int, default=6, help="atomic planes of Li (default 6)")
+    itf.add_argument("--li-planes", nargs="+", default=list(InterfacesCfg().li_planes), choices=["100", "110", "111"],
+                     help=f"bcc Li planes to match (default {' '.join(InterfacesCfg().li_planes)}, the study's)")
+    itf.add_argument("--li-layers", type=int, default=InterfacesCfg.li_layers,
+                     help=f"atomic planes of Li (default {InterfacesCfg.li_layers})")
     itf.add_argument("--li-a", type=float, default=LI_A_PBE, help=f"bcc Li lattice constant, Angstrom (default {LI_A_PBE}, PBE)")
-    itf.add_argument("--max-area", type=float, default=500.0, help="largest matched area, Angstrom^2 (default 500)")
+    itf.add_argument("--max-area", type=float, default=InterfacesCfg.max_area,
+                     help=f"largest matched area, Angstrom^2 (default {InterfacesCfg.max_area:g}: the argyrodite's 1x1 "
+                     "face, as the study's DFT models)")
     itf.add_argument("--candidates", type=int, default=5, help="how many ranked candidates to build (default 5)")
     itf.add_argument("--balance", action="store_true", help="charge-balance the slab first (lowest Ewald choice)")
     itf.add_argument("--min-distance", type=float, default=1.5, help="closest allowed approach, Angstrom (default 1.5)")

@@ -46,7 +46,7 @@ LI_PLANES = {"100": (1, 0, 0), "110": (1, 1, 0), "111": (1, 1, 1)}
 @dataclass
 class InterfaceMaker:
     """Settings of the lattice matcher and the stacking (Å, Å², deg)."""
-    li_planes: list[str] = field(default_factory=lambda: ["100", "110", "111"])
+    li_planes: list[str] = field(default_factory=lambda: list(InterfacesCfg().li_planes))
     li_a: float = LI_A_PBE
     li_layers: int = InterfacesCfg.li_layers
     max_area: float = InterfacesCfg.max_area
