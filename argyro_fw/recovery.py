@@ -102,7 +102,8 @@ def worker_record() -> dict:
 
     st = _stat(os.getpid()) or []
     return dict(host_identity(), pid=os.getpid(), pgid=os.getpgrp(), start=st[19] if len(st) > 19 else None,
-                ping_s=float(rocket.PING_TIME_SECS))
+                ping_s=float(rocket.PING_TIME_SECS),
+                job_id=os.environ.get("SLURM_JOB_ID") or os.environ.get("PBS_JOBID") or None)
 
 
 def _group_alive(pgid: int) -> bool:
