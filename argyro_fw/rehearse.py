@@ -13,7 +13,7 @@ the VASP command as the FireWorker env gives it (``dft.vasp_cmd: >>vasp_cmd<<``)
    match, a toy foundation model and its own replay data (``toy``, as the demo), a tiny active-learning loop
    (2 iterations, so the second iteration's label fireworks run too; a few frames, steps and epochs), a few
    fs of AIMD and ps of MD, one interface temperature, two bulk temperatures, one charge-balancing variant;
-   the MACE device is the CPU, custodian polls every second, the MLMD cell's lattice match accepts 2.5 % (the
+   the MACE device is the CPU, custodian polls every 0.2 s, the MLMD cell's lattice match accepts 2.5 % (the
    toy interface matches at ~2 %). Processes run one OpenMP/torch thread unless OMP_NUM_THREADS is set. :data:`PRODUCTION_FIELDS` may never be in the
    overlay (checked when it is applied and by tests/test_rehearse.py).
 2. Executables: stand-ins (:mod:`argyro_fw.standins`) for the three programs a cluster provides, in
@@ -60,7 +60,7 @@ REHEARSAL_DB_NAME = "argyro_rehearsal"
 #: THE size overlay of a rehearsal, merged (mapping by mapping) over the study config; nothing else is changed.
 #: Values as configs/demo.yaml's where it has them. Never a field of PRODUCTION_FIELDS.
 OVERLAY: dict = {
-    "dft": {"polling_s": 1.0},  # custodian's polling interval (paper 10 s): a stand-in run lasts seconds
+    "dft": {"polling_s": 0.2},  # custodian's polling interval (paper 10 s): a stand-in run lasts seconds
     # one plane whose cut gives 4 symmetric terminations of either disordered cell (the (100) cut of one of them
     # has none at this thickness); the lowest one goes on to one interface
     "surfaces": {"planes": [[0, 1, 0]], "min_thickness": 12.0, "vacuum": 10.0, "top_n": 1},

@@ -121,4 +121,25 @@ def tiny_model(tmp_path_factory, small_interface):
     from argyro_fw.demo.toy import label, rattled, train_tiny_mace
 
     frames = label(rattled(small_interface, 30, seed=0))
-    return train_tiny_mace(frames, tmp_path_factory.mktemp("tiny_mace"))
+    # one OpenMP/torch thread for mace_run_train unless set (as `argyro rehearse` runs it): on a shared 2-core
+    # machine torch's default threads only thrash
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        return train_tiny_mace(frames, tmp_path_factory.mktemp("tiny_mace"))
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+
+
+@pytest.fixture(scope="session")
+def mliap(tmp_path_factory, tiny_model):
+    """(final.model, final.model-mliap_lammps.pt): the tiny model converted by the real mace_create_lammps_model."""
+    import shutil
+
+    from argyro_fw.mlip.final import convert_to_mliap
+
+    d = tmp_path_factory.mktemp("final")
+    model = d / "final.model"
+    shutil.copy(tiny_model, model)
+    return model, Path(convert_to_mliap(model))

@@ -24,6 +24,14 @@ from argyro_fw.demo.toy import label, rattled
 from conftest import BIN, run
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread(monkeypatch):
+    """mace_run_train, CHGNet and the workers started here run one OpenMP/torch thread (as `argyro rehearse` and the
+    stand-ins do): on a shared 2-core machine torch's default threads only thrash and make training several times
+    slower. Numbers are not compared across thread counts anywhere in this file."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def _flags(argv):
     return {a.split("=")[0]: (a.split("=", 1)[1] if "=" in a else True) for a in argv[1:]}
 
@@ -139,6 +147,7 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     lp.add_wf(active_learning_workflow(run_cfg))
     db = pymongo.MongoClient(db_settings.host, db_settings.port)[db_settings.name]
     lpf, fwf = str(launchpad_dir / "my_launchpad.yaml"), str(launchpad_dir / "my_fworker.yaml")
+    cli_env = dict(cli_env, OMP_NUM_THREADS="1")  # the workers' trainings and CHGNet: one thread (see above)
     proc = subprocess.Popen([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], env=cli_env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # kill in the middle of iteration 2's labelling, after at least one new label was stored

@@ -262,19 +262,6 @@ def test_vasp_aimd_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(
 LMP_SLEEP_S = 1.2  # per step while throttled: 100 steps >= 120 s, past any cut
 
 
-@pytest.fixture(scope="module")
-def mliap(tmp_path_factory, tiny_model):
-    """(final.model, final.model-mliap_lammps.pt): the tiny model converted by the real mace_create_lammps_model."""
-    import shutil
-
-    from argyro_fw.mlip.final import convert_to_mliap
-
-    d = tmp_path_factory.mktemp("final")
-    model = d / "final.model"
-    shutil.copy(tiny_model, model)
-    return model, Path(convert_to_mliap(model))
-
-
 @pytest.mark.timeout(480)
 def test_lammps_mliap_md_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(
         slurm, tmp_path, cli_env, mliap, small_interface):  # noqa: F811

@@ -28,17 +28,6 @@ from argyro_fw.standins.lmp import logical_lines, parse_command_line, split_word
 
 
 @pytest.fixture(scope="module")
-def mliap(tmp_path_factory, tiny_model):
-    """(final.model, final.model-mliap_lammps.pt): the tiny model converted by the real mace_create_lammps_model."""
-    from argyro_fw.mlip.final import convert_to_mliap
-
-    d = tmp_path_factory.mktemp("final")
-    model = d / "final.model"
-    shutil.copy(tiny_model, model)
-    return model, Path(convert_to_mliap(model))
-
-
-@pytest.fixture(scope="module")
 def lmp_bin(tmp_path_factory):
     return write_wrapper(tmp_path_factory.mktemp("bin"))
 
