@@ -140,7 +140,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("workflow", "Workflow", ()),
     ("bulk", "Bulk choice and chemical potentials", ("bulk-dft", "phase-dft", "e0-dft", "bulk-choose")),
     ("terminations", "Surface terminations (Table 2)", ("surface-dft", "surface-rank")),
-    ("interfaces", "Interfaces (Tables 3 and 4)", ("interface-dft", "interface-energy")),
+    ("interfaces", "Interfaces (Tables 3 and 4)", ("interface-dft", "interface-strain", "interface-energy")),
     ("active-learning", "Active learning", ("mlip-foundation", "al-explore", "al-label", "al-train", "al-select",
                                             "al-collect", "mlip-final")),
     ("md", "Interface MD: coordination, SEI, crystallinity and Li flux", ("md-prerelax", "md", "analysis")),

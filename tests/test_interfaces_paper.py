@@ -94,6 +94,24 @@ def test_strained_slabs_follow_the_relaxed_interface_whatever_the_site_order():
     assert arg.composition == itf["parts"]["arg_free"].composition and len(li) == itf["li_metal_atoms"]
     assert np.allclose(arg.lattice.matrix, relaxed.lattice.matrix) and np.allclose(li.lattice.matrix, m)
     assert np.allclose(arg.frac_coords, moved.frac_coords[:n_arg]) and np.allclose(li.frac_coords, moved.frac_coords[n_arg:])
+    # VASP's order (a stable sort of the built sites), two Li across the contact moved 60 % of the way towards each
+    # other, so each ends nearer the other's built site (a matching by geometry alone would swap them): the
+    # engine's own order is taken, exactly
+    li_arg = [i for i in range(n_arg) if built[i].specie.symbol == "Li"]
+    i, k = min(((i, k) for i in li_arg for k in range(n_arg, len(built))), key=lambda p: built.get_distance(*p))
+    _, img = built.lattice.get_distance_and_image(built.frac_coords[i], built.frac_coords[k])
+    v = built.lattice.get_cartesian_coords(built.frac_coords[k] + img - built.frac_coords[i])
+    assert np.linalg.norm(v) * 0.6 <= 2.0
+    cart = built.cart_coords.copy()
+    cart[i] += 0.6 * v
+    cart[k] -= 0.6 * v
+    moved2 = Structure(built.lattice, built.species, cart, coords_are_cartesian=True)
+    assert moved2.lattice.get_distance_and_image(moved2.frac_coords[i], built.frac_coords[k])[0] < \
+        moved2.lattice.get_distance_and_image(moved2.frac_coords[i], built.frac_coords[i])[0]
+    relaxed2 = moved2.get_sorted_structure()
+    parts2 = strained_parts(relaxed2, built, n_arg)
+    assert np.allclose(parts2["arg_strained"].frac_coords % 1.0, moved2.frac_coords[:n_arg] % 1.0)
+    assert np.allclose(parts2["li_strained"].frac_coords % 1.0, moved2.frac_coords[n_arg:] % 1.0)
 
 
 #: METHOD.md 3's three chosen models: (argyrodite plane, termination, Li plane) -> the study's DFT atom counts

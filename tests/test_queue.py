@@ -170,3 +170,20 @@ def test_scancel_then_reconcile(slurm, tmp_path, cli_env, fizzle):
         return lp.fireworks.count_documents({"state": "COMPLETED"}) == 2
 
     assert _wait(done, timeout=180, every=2.0)
+
+
+def test_reconcile_takes_the_exact_job_before_a_stale_job_id_file(tmp_path):
+    """A firework with its own run directory (every VASP AIMD) keeps an earlier job's ``.argyro_job_id`` there: the
+    job the launch's worker recorded, or for a launch still RESERVED its reservation id, wins over that file."""
+    from argyro_fw.queue.reconcile import _job_id
+
+    (tmp_path / ".argyro_job_id").write_text("101\n")  # job 101 was cut; the firework was rerun
+    running = {"state": "RUNNING", "launch_dir": str(tmp_path), "argyro_worker": {"pid": 1, "job_id": "102"},
+               "state_history": [{"state": "RESERVED", "reservation_id": "102"}]}
+    assert _job_id(running) == "102"
+    reserved = {"state": "RESERVED", "launch_dir": str(tmp_path), "reservation_id": "103"}
+    assert _job_id(reserved) == "103"
+    older = {"state": "RUNNING", "launch_dir": str(tmp_path), "argyro_worker": {"pid": 1}}  # no job id recorded
+    assert _job_id(older) == "101"
+    assert _job_id({"state": "RUNNING", "launch_dir": str(tmp_path / "none"),
+                    "state_history": [{"reservation_id": "7"}]}) == "7"

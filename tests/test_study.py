@@ -153,6 +153,8 @@ def test_paper_config_stage_structure_and_lpad_add(tmp_path, cli_env, launchpad_
                 if by_name_id.fw_id in inter.links.parent_links[strain.fw_id]] == [f"interface-dft:interface/i{k}/total"]
         assert strain.fw_id in inter.links.parent_links[energy.fw_id]
         assert len(inter.links.parent_links[energy.fw_id]) == (5 if k == 0 else 4)
+        # a failed relaxation of Table 4's charged model never stops the branch (interface-energy then runs without it)
+        assert energy.spec["_allow_fizzled_parents"] is (k == 0)
     assert "interface-dft:interface/i0/total_charged" in by_name
     assert by_name["interface-dft:interface/i0/total_charged"].tasks[0]["options"] == {"system": "interface"}
     # the interface cell (no vacuum) relaxes its ions only: rendered as --system interface, ISIF 2 (METHOD.md 4)
@@ -362,6 +364,9 @@ def test_decisions_energies_by_hand():
     # gamma_surf after balancing: the balanced slab alone (arg_free, -101 eV on its own 100 A2) as gamma_surface above
     assert r["gamma_surf_balanced_eV_nm2"] == pytest.approx((-101 + 400 - 54) / 2)
     assert r["gamma_surf_charged_eV_nm2"] == 1.5
+    # the charged model's relaxation failed: Table 4's gamma_inter before balancing is left out, nothing else
+    r2 = interface_energies(E, itf_c, ctx)
+    assert "gamma_inter_charged_eV_nm2" not in r2 and r2["gamma_surf_balanced_eV_nm2"] == r["gamma_surf_balanced_eV_nm2"]
 
 
 def test_mlmd_variants_are_distinct_balanced_choices_and_a_symmetric_charged_model(tmp_path):

@@ -188,8 +188,9 @@ STRAINED_PARTS = ("arg_strained", "li_strained")
 
 
 def interface_parts_of(itf: dict) -> tuple[str, ...]:
-    """Every energy the interface-energy firework of ``itf`` needs."""
-    return INTERFACE_PARTS + ((CHARGED_PART,) if itf.get("composition_charged") else ()) + STRAINED_PARTS
+    """Every energy the interface-energy firework of ``itf`` needs (Table 4's ``total_charged`` is not needed: a
+    failed relaxation of the charged model leaves its gamma_inter out, it never stops the interface's branch)."""
+    return INTERFACE_PARTS + STRAINED_PARTS
 
 
 def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> Workflow:
@@ -209,9 +210,10 @@ def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> 
         strain = Firework([InterfaceStrainTask(cfg=cfg.to_dict(), interface=meta, built=parts["total"].as_dict())],
                           name=f"interface-strain:{itf['key']}", parents=[calcs["total"]],
                           spec=stage_spec("interface-strain"))
+        # runs after a FIZZLED parent too, and then fails itself unless only Table 4's charged model is missing
         energy = Firework([InterfaceEnergyTask(cfg=cfg.to_dict(), interface=meta, context=context)],
                           name=f"interface-energy:{itf['key']}", parents=list(calcs.values()) + [strain],
-                          spec=stage_spec("interface-energy"))
+                          spec=stage_spec("interface-energy", _allow_fizzled_parents=CHARGED_PART in calcs))
         final = Firework([StudyFinalModelTask(cfg=cfg.to_dict(), interface=meta, context=context, variants=rank == 0)],
                          name=f"mlip-final:{itf['key']}", parents=[energy], spec=stage_spec("mlip-final"))
         fws += list(calcs.values()) + [strain, energy, final]
@@ -551,11 +553,13 @@ class InterfaceEnergyTask(FiretaskBase):
         E = energies_from_spec(fw_spec, db)
         itf = self["interface"]
         key = itf["key"]
-        needed = interface_parts_of(itf)
-        _require(E, [f"{key}/{p}" for p in needed], "interface-energy")
+        _require(E, [f"{key}/{p}" for p in interface_parts_of(itf)], "interface-energy")
         res = interface_energies(E, itf, self["context"])
-        store.put_interface(db, cfg.name, key, dict(itf, **res, energies_eV={p: E[f"{key}/{p}"]["energy_eV"]
-                                                                             for p in needed}))
+        if itf.get("composition_charged") and f"{key}/{CHARGED_PART}" not in E:
+            res["gamma_inter_charged_missing"] = f"the relaxation of {key}/{CHARGED_PART} did not complete"
+        store.put_interface(db, cfg.name, key, dict(itf, **res, energies_eV={p.split("/")[-1]: e["energy_eV"]
+                                                                             for p, e in E.items()
+                                                                             if p.startswith(f"{key}/")}))
         relaxed = E[f"{key}/total"].get("structure")
         start = as_structure(relaxed) if relaxed else store.get_structure(db, cfg.name, f"{key}/total")
         sources = initial_sources(cfg, self["context"].get("aimd") or {}, aimd_datasets(fw_spec).get(f"{key}/total"))

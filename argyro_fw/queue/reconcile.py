@@ -47,15 +47,19 @@ class ReconcileReport:
 
 
 def _job_id(launch: dict) -> str | None:
-    """The scheduler job of a launch: the job script's ``.argyro_job_id`` file in the launch directory, else the
-    job the launch's worker ran in (its $SLURM_JOB_ID / $PBS_JOBID, recorded with the worker: a firework with
-    ``_launch_dir`` runs outside the job's folder), else the reservation id recorded by reserved mode."""
-    f = Path(launch.get("launch_dir") or "") / ".argyro_job_id"
-    if f.is_file() and f.read_text().strip():
-        return f.read_text().strip()
+    """The scheduler job of a launch, the exact records first: the job its worker runs in (``$SLURM_JOB_ID`` /
+    ``$PBS_JOBID``, recorded with the worker when the launch starts; a firework with ``_launch_dir`` runs outside the
+    job's folder), for a launch still RESERVED its reservation id, else the job script's ``.argyro_job_id`` in the
+    launch directory (which an earlier job of the same ``_launch_dir`` may have left), else a reservation id of the
+    launch's history."""
     worker_job = (launch.get("argyro_worker") or {}).get("job_id")
     if worker_job:
         return str(worker_job)
+    if launch.get("state") == "RESERVED" and launch.get("reservation_id"):
+        return str(launch["reservation_id"])
+    f = Path(launch.get("launch_dir") or "") / ".argyro_job_id"
+    if f.is_file() and f.read_text().strip():
+        return f.read_text().strip()
     rid = launch.get("reservation_id") or next(
         (h["reservation_id"] for h in launch.get("state_history", []) if h.get("reservation_id")), None)
     return str(rid) if rid else None

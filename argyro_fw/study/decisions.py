@@ -111,19 +111,35 @@ def interface_parts(built: dict) -> dict[str, Structure]:
             "li_free": with_inplane(cell.species[n_arg:], cell.frac_coords[n_arg:], built["film_in_plane_A"])}
 
 
+#: Å: the largest displacement of any atom under a site order taken as the engine's (a relaxation moves atoms less)
+SITE_ORDER_TOL_A = 2.0
+
+
 def site_map(relaxed: Structure, built: Structure) -> np.ndarray:
-    """For each site of ``built``, the index of the same atom in ``relaxed`` (an engine may reorder the sites: VASP's
-    POSCAR groups them by species): per species the assignment with the least summed squared minimum-image
-    displacement (scipy's ``linear_sum_assignment``), in fractional coordinates measured in ``relaxed``'s lattice."""
+    """For each site of ``built``, the index of the same atom in ``relaxed``. An engine keeps the site order (the
+    CHGNet stand-in) or sorts it as VASP's inputs do (``get_sorted_structure``, a stable sort): the first of these two
+    orders whose species agree and under which no atom moved more than :data:`SITE_ORDER_TOL_A` is taken, exactly.
+    Otherwise, per species, the assignment with the least summed squared minimum-image displacement (scipy's
+    ``linear_sum_assignment``), in fractional coordinates measured in ``relaxed``'s lattice."""
     if len(relaxed) != len(built) or relaxed.composition != built.composition:
         raise ValueError(f"relaxed interface {relaxed.composition.formula} is not the built one "
                          f"{built.composition.formula}: a relaxation keeps its atoms")
-    out = np.full(len(built), -1)
+    n = len(built)
+    for order in (np.arange(n), np.array(sorted(range(n), key=lambda i: built[i]))):
+        # relaxed site j is built site order[j]
+        if all(relaxed[j].specie == built[int(i)].specie for j, i in enumerate(order)):
+            d = relaxed.lattice.get_distance_and_image  # minimum image, relaxed lattice
+            if max(d(built.frac_coords[int(i)], relaxed.frac_coords[j])[0] for j, i in enumerate(order)) \
+                    <= SITE_ORDER_TOL_A:
+                out = np.empty(n, dtype=int)
+                out[order] = np.arange(n)
+                return out
+    out = np.full(n, -1)
     for el in built.composition.elements:
         ib = [i for i, s in enumerate(built) if s.specie == el]
         ir = [i for i, s in enumerate(relaxed) if s.specie == el]
-        d = relaxed.lattice.get_all_distances(built.frac_coords[ib], relaxed.frac_coords[ir])
-        rows, cols = linear_sum_assignment(d ** 2)
+        dist = relaxed.lattice.get_all_distances(built.frac_coords[ib], relaxed.frac_coords[ir])
+        rows, cols = linear_sum_assignment(dist ** 2)
         out[np.asarray(ib)[rows]] = np.asarray(ir)[cols]
     return out
 
@@ -141,8 +157,9 @@ def strained_parts(relaxed: Structure, built: Structure, n_arg: int) -> dict[str
 def interface_energies(E: dict, itf: dict, context: dict) -> dict:
     """Tables 3 and 4 of one interface (eV/nm2) from its energies: gamma_inter of the charge-balanced model, E_str of
     both slabs (strained to the relaxed interface, METHOD.md 9) and gamma_inter_min; and, when balancing removed atoms,
-    gamma_inter of the symmetric model before balancing (``total_charged``) and gamma_surf of the argyrodite slab after
-    balancing (``arg_free``, its own area) beside the termination's gamma_surf before it (the surface stage's)."""
+    gamma_surf of the argyrodite slab after balancing (``arg_free``, its own area, in the interface cell's c) beside
+    the termination's before it (the surface stage's slab), and gamma_inter of the symmetric model before balancing
+    (``total_charged``) when its energy is there."""
     key = itf["key"]
     area = itf["area_A2"]
 
@@ -160,11 +177,14 @@ def interface_energies(E: dict, itf: dict, context: dict) -> dict:
     e_li = strain_energy(E[f"{key}/li_strained"]["energy_eV"], E[f"{key}/li_free"]["energy_eV"], area)
     out = {"gamma_inter_eV_nm2": g, "E_str_argyrodite_eV_nm2": e_arg, "E_str_li_eV_nm2": e_li,
            "gamma_inter_min_eV_nm2": interface_energy_min(g, e_arg, e_li), "bulk_formula_units": k,
-           "excess_vs_bulk": n, "gamma_surf_charged_eV_nm2": itf.get("gamma_surf_eV_nm2")}
-    if itf.get("arg_free_area_A2"):
-        out["gamma_surf_balanced_eV_nm2"] = gamma_surface(
-            E[f"{key}/arg_free"]["energy_eV"], {"composition": arg_counts, "area_A2": itf["arg_free_area_A2"]}, context)
-    if itf.get("composition_charged"):
-        out["gamma_inter_charged_eV_nm2"] = gamma_inter("total_charged", dict(itf["composition_charged"]),
-                                                        itf["li_metal_atoms_charged"])
+           "excess_vs_bulk": n}
+    if itf.get("composition_charged"):  # balancing removed atoms: Table 4's before and after
+        out["gamma_surf_charged_eV_nm2"] = itf.get("gamma_surf_eV_nm2")
+        if itf.get("arg_free_area_A2"):
+            out["gamma_surf_balanced_eV_nm2"] = gamma_surface(
+                E[f"{key}/arg_free"]["energy_eV"], {"composition": arg_counts, "area_A2": itf["arg_free_area_A2"]},
+                context)
+        if f"{key}/total_charged" in E:
+            out["gamma_inter_charged_eV_nm2"] = gamma_inter("total_charged", dict(itf["composition_charged"]),
+                                                            itf["li_metal_atoms_charged"])
     return out
