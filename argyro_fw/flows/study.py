@@ -185,12 +185,9 @@ def surface_stage(cfg: StudyConfig, slabs: list[dict], context: dict, aimd: list
 INTERFACE_PARTS = ("total", "arg_free", "li_free")
 CHARGED_PART = "total_charged"
 STRAINED_PARTS = ("arg_strained", "li_strained")
-
-
-def interface_parts_of(itf: dict) -> tuple[str, ...]:
-    """Every energy the interface-energy firework of ``itf`` needs (Table 4's ``total_charged`` is not needed: a
-    failed relaxation of the charged model leaves its gamma_inter out, it never stops the interface's branch)."""
-    return INTERFACE_PARTS + STRAINED_PARTS
+#: the energies interface-energy needs (not Table 4's ``total_charged``: a failed relaxation of the charged model
+#: leaves its gamma_inter out, it never stops the interface's branch)
+REQUIRED_PARTS = INTERFACE_PARTS + STRAINED_PARTS
 
 
 def interface_stage(cfg: StudyConfig, interfaces: list[dict], context: dict) -> Workflow:
@@ -553,7 +550,7 @@ class InterfaceEnergyTask(FiretaskBase):
         E = energies_from_spec(fw_spec, db)
         itf = self["interface"]
         key = itf["key"]
-        _require(E, [f"{key}/{p}" for p in interface_parts_of(itf)], "interface-energy")
+        _require(E, [f"{key}/{p}" for p in REQUIRED_PARTS], "interface-energy")
         res = interface_energies(E, itf, self["context"])
         if itf.get("composition_charged") and f"{key}/{CHARGED_PART}" not in E:
             res["gamma_inter_charged_missing"] = f"the relaxation of {key}/{CHARGED_PART} did not complete"

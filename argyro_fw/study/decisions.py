@@ -83,14 +83,10 @@ def choose_interfaces(cfg, top: list[dict], slab_structures: dict[str, Structure
                     "argyrodite_atoms": best["argyrodite_atoms"],
                     "composition": {el.symbol: int(n) for el, n in best["structure"].composition.items()},
                     "composition_charged": charged, "li_metal_atoms_charged": sym_unbalanced["li_metal_atoms"],
-                    "arg_free_area_A2": _area(parts["arg_free"]),
+                    # in-plane area as the surface records have it (c is normal to a, b)
+                    "arg_free_area_A2": float(parts["arg_free"].lattice.volume / parts["arg_free"].lattice.c),
                     "parts": parts})
     return out
-
-
-def _area(st: Structure) -> float:
-    """In-plane area |a x b| (Å2)."""
-    return float(np.linalg.norm(np.cross(st.lattice.matrix[0], st.lattice.matrix[1])))
 
 
 def interface_parts(built: dict) -> dict[str, Structure]:
