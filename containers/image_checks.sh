@@ -6,6 +6,12 @@
 #                                                   and no warning is issued while importing them (a
 #                                                   warning, e.g. cuEquivariance falling back to its slow
 #                                                   path, fails the check; one torch deprecation allowed)
+#   image_checks.sh [--cuda-stub] libpython MODULE... libpythonX.Y.so, the unversioned name under which
+#                                                   lammps.mliap (LAMMPS' ML-IAP Python coupling, imported by
+#                                                   mace's ML-IAP model and mace_create_lammps_model) opens
+#                                                   the Python library, resolves: linked to the runtime's
+#                                                   libpythonX.Y.so.1.0 where only a -dev package would
+#                                                   provide it; then `python -c "import MODULE"` for each
 #
 # --cuda-stub: at build time there is no GPU driver, so libcuda.so.1 (the only library the host's
 # driver provides at run time: apptainer --nv, docker --gpus) is resolved from the CUDA toolkit's
@@ -37,11 +43,30 @@ fi
 mode=${1:-}
 [ $# -gt 0 ] && shift
 if [ $# -eq 0 ]; then
-    echo "usage: image_checks.sh [--cuda-stub] ldd FILE... | imports MODULE..." >&2
+    echo "usage: image_checks.sh [--cuda-stub] ldd FILE... | imports MODULE... | libpython MODULE..." >&2
     exit 2
 fi
 
 case "$mode" in
+libpython)
+    py=${PYTHON:-python}
+    name=$("$py" -c 'import sysconfig; print("libpython" + sysconfig.get_config_var("VERSION") + sysconfig.get_config_var("abiflags") + ".so")')
+    if ! "$py" -c "import ctypes; ctypes.CDLL('$name')" 2>/dev/null; then
+        real=$(find /usr/lib /usr/local/lib /lib -name "$name.1.0" 2>/dev/null | head -1)
+        if [ -z "$real" ]; then
+            echo "image_checks: no $name.1.0 (install the libpython package of this Python)" >&2
+            exit 1
+        fi
+        ln -s "$(basename "$real")" "$(dirname "$real")/$name"
+        ldconfig
+        echo "linked $(dirname "$real")/$name -> $(basename "$real")"
+    fi
+    "$py" -c "import ctypes; ctypes.CDLL('$name')" || { echo "image_checks: $name does not load" >&2; exit 1; }
+    for m in "$@"; do
+        "$py" -W ignore -c "import $m" || { echo "image_checks: import $m failed" >&2; exit 1; }
+    done
+    echo "libpython ok: $name loads; imported $*"
+    ;;
 ldd)
     bad=0
     for f in "$@"; do

