@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
+import yaml
 from conftest import BIN, free_port, run
 
 from argyro_fw.db.embedded import EmbeddedServer, port_in_use
@@ -350,4 +351,55 @@ def test_squatted_port_refused_by_init_and_status(tmp_path):
             squatter.wait()
         other.stop()
         server.stop()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _cluster_address() -> str | None:
+    """An IPv4 address of this machine other than loopback (what compute nodes would use), if it has one."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
+    return next((a for a in out if "." in a and not a.startswith("127.")), None)
+
+
+def test_db_start_on_a_cluster_address_needs_auth_and_init_writes_that_address(tmp_path):
+    """Issue 18.2(a): `argyro db start --host ADDR` listens on ADDR only (127.0.0.1 refuses), with authentication;
+    --no-auth with a non-loopback address is refused; `argyro init --site slurm` writes ADDR into the launchpad
+    files (no warning) and warns when the database is this machine's loopback."""
+    addr = _cluster_address()
+    if not addr:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    top = open_folder()
+    try:
+        env = cli_env(top / "home")
+        port = free_port()
+        bad = run([str(BIN / "argyro"), "db", "start", "--no-auth", "--host", addr, "--port", str(port)], env,
+                  check=False)
+        assert bad.returncode != 0 and f"--host {addr}: a database other machines can reach needs authentication" \
+            in bad.stderr, bad.stderr
+        assert not port_in_use(addr, port)
+        run([str(BIN / "argyro"), "db", "start", "--host", addr, "--port", str(port)], env)
+        server = EmbeddedServer(top / "home" / "db")
+        assert server.host == addr and server.status().host == addr  # recorded: later commands find it
+        client = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, **server.credentials())
+        client.argyro.probe.insert_one({"via": addr})
+        assert client.argyro.probe.count_documents({"via": addr}) == 1
+        client.close()
+        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # not on loopback
+            pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=1500).admin.command("ping")
+        with pytest.raises(pymongo.errors.OperationFailure):  # and not without the password
+            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000).list_database_names()
+        st = run([str(BIN / "argyro"), "db", "status"], env)
+        assert f"{addr}:{port}" in st.stdout and "answers" in st.stdout
+        init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
+        lp = yaml.safe_load((top / "lp" / "my_launchpad.yaml").read_text())
+        assert lp["host"] == addr and int(lp["port"]) == port and "WARNING" not in init.stderr
+        secret = server.password_file.read_text().strip()
+        assert all(secret not in f.read_text() for f in (top / "lp").iterdir())  # never the password itself
+        run([str(BIN / "argyro"), "db", "stop"], env)
+        # the same folder on loopback: init for a batch site says the compute nodes cannot reach it
+        run([str(BIN / "argyro"), "db", "start", "--port", str(port)], env)
+        init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp2")], env)
+        assert "WARNING" in init.stderr and "127.0.0.1" in init.stderr and "argyro db start --host" in init.stderr
+        assert yaml.safe_load((top / "lp2" / "my_launchpad.yaml").read_text())["host"] == "127.0.0.1"
+    finally:
+        EmbeddedServer(top / "home" / "db").stop()
         shutil.rmtree(top, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..db.embedded import DEFAULT_PORT, EmbeddedServer
+from ..db.embedded import DEFAULT_PORT, LOOPBACK, EmbeddedServer
 from ..errors import DatabaseError
 from ..settings import embedded_settings, resolve
 
@@ -27,7 +27,11 @@ def register(sub) -> None:
         "user argyro-<login> with a random password in DIR/admin.password (mode 0600); argyro's commands and the "
         "launchpad files of `argyro init` read it from there. DIR and its files are private to you (0700/0600).")
     s.add_argument("--path", metavar="DIR", help=path_help)
-    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT})")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    s.add_argument("--host", default=LOOPBACK, metavar="ADDR",
+                   help="address to listen on (default 127.0.0.1, this machine only); an address the compute nodes "
+                   "reach (the login node's cluster-network address) lets jobs on them use it: authentication "
+                   "required, --no-auth refused; argyro init writes it into the launchpad files")
     a = s.add_mutually_exclusive_group()
     a.add_argument("--auth", dest="no_auth", action="store_false", help="require authentication (the default)")
     a.add_argument("--no-auth", dest="no_auth", action="store_true",
@@ -52,7 +56,7 @@ def register(sub) -> None:
 
 
 def cmd_start(args) -> int:
-    server = EmbeddedServer(args.path)
+    server = EmbeddedServer(args.path, host=args.host)
     if args.no_auth:
         print(NO_AUTH_WARNING.format(path=server.path), file=sys.stderr)
     st = server.start(port=args.port, auth=not args.no_auth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from .. import compat
 from ..flows.stages import JOB_KINDS
@@ -172,6 +173,13 @@ def cmd_init(args) -> int:
         lp = paths[0].parent
         print(f"# one qlaunch per job kind, e.g.\n# for k in {' '.join(JOB_KINDS)}; do argyro qlaunch -l {lp / LAUNCHPAD_FILE} "
               f"-w {lp}/{fworker_file('$k')} -q {lp}/{qadapter_file('$k')} -r rapidfire; done")
+        from ..db.embedded import is_loopback
+
+        if is_loopback(settings.host):
+            print(f"WARNING: the launchpad files point at the database on {settings.host}:{settings.port}, this "
+                  f"machine's loopback: {args.site} jobs on other nodes cannot reach it. Start the embedded database "
+                  "with `argyro db start --host ADDR` (an address the compute nodes reach; authentication on) and run "
+                  "argyro init again, or use a MongoDB the nodes reach (--uri)", file=sys.stderr)
     return 0
 
 

@@ -31,6 +31,7 @@ SIGKILL with it, at ~15 % fewer inserts/s).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import pwd
@@ -86,6 +87,19 @@ def _owner(pid: int) -> int | None:
         return os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return None
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback, which no other machine reaches."""
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -187,9 +201,11 @@ class ServerStatus:
 
 class EmbeddedServer:
     """Start, stop and query one embedded server directory."""
-    def __init__(self, path: str | os.PathLike | None = None, host: str = "127.0.0.1"):
+    def __init__(self, path: str | os.PathLike | None = None, host: str | None = None):
+        """``host``: the address the server listens on (``argyro db start --host``); default the address of its
+        last start (server.json), else 127.0.0.1."""
         self.path = Path(path).expanduser().resolve() if path else argyro_home() / "db"
-        self.host = host
+        self.host = host or str(self.state().get("host") or LOOPBACK)
 
     # files -------------------------------------------------------------------------------
     @property
@@ -403,6 +419,7 @@ class EmbeddedServer:
         that moment; it is stopped again, and only then is the password file replaced."""
         password = secrets.token_urlsafe(32)
         port = _free_port()
+        host, self.host = self.host, LOOPBACK  # the open moment only ever on this machine's loopback
         try:
             server_tls, client_tls = self._provision_tls()
             proc = self._spawn(port, auth=False, extra=server_tls)
@@ -419,6 +436,7 @@ class EmbeddedServer:
             finally:
                 self._terminate(proc.pid)
         finally:
+            self.host = host
             for f in self.path.glob(".provision-*.pem"):
                 f.unlink()
         _write_private(self.password_file, password + "\n")
@@ -439,6 +457,9 @@ class EmbeddedServer:
             )
         if not (1 <= port <= 65535):
             raise DatabaseError(f"--port {port}: expected a TCP port 1-65535")
+        if not auth and not is_loopback(self.host):
+            raise DatabaseError(f"--host {self.host}: a database other machines can reach needs authentication; "
+                                "start it without --no-auth")
         grace = time.monotonic() + 3.0  # a just-killed server's socket can linger for a moment
         while port_in_use(self.host, port) and time.monotonic() < grace:
             time.sleep(0.2)
