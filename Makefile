@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/argyro demo --dir demo-output
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 fireworks-suite: $(STAMP)
 	$(PY) tests/fireworks_suite.py

@@ -18,33 +18,48 @@ the VASP command as the FireWorker env gives it (``dft.vasp_cmd: >>vasp_cmd<<``)
    overlay (checked when it is applied and by tests/test_rehearse.py).
 2. Executables: stand-ins (:mod:`argyro_fw.standins`) for the three programs a cluster provides, in
    DIR/bin first on PATH: ``vasp_std`` (VASP's files, CHGNet's numbers, VASP's refusals; relaxations stop at
-   0.1 eV/Å, :func:`vasp_standin_main`, the INCAR keeps EDIFFG -0.01) and ``lmp`` (the
+   0.2 eV/Å, :func:`vasp_standin_main`, the INCAR keeps EDIFFG -0.01) and ``lmp`` (the
    GPU command line, ML-IAP file and pair_coeff checks, CPU LAMMPS + MACE); and a placeholder PAW library
    (TITEL and ZVAL only, never real POTCARs) in DIR/potcars as ``$ARGYRO_POTCAR_DIR``.
    ``mace_run_train`` and ``mace_create_lammps_model`` are the real ones.
 
-Stage 1 (``--site local --container none``, implemented): an embedded MongoDB with authentication under
-DIR/db, ``argyro init --site local`` files in DIR/launchpad, the study added, and every firework run on this
-machine, one rocket at a time in its own launcher folder under DIR/runs (FireWorks' launch_rocket, the rocket
-``argyro rlaunch rapidfire`` runs), until all are COMPLETED or one FIZZLES: then it stops and prints that
-firework's error. The FireWorker's ``vasp_cmd`` is the stand-in ``vasp_std`` on one rank (a local site's
-``mpirun -n 1 vasp_std`` needs an MPI this machine may not have). At the end: the study's tables from MongoDB
-(as ``argyro demo`` prints them) and every FireTask class that ran in a COMPLETED firework with its count,
-checked against :func:`production_tasks`.
+``--site local`` (``--container none``): an embedded MongoDB with authentication under DIR/db, ``argyro init
+--site local`` files in DIR/launchpad, the study added, and every firework run on this machine, one rocket at a
+time in its own launcher folder under DIR/runs (FireWorks' launch_rocket, the rocket ``argyro rlaunch rapidfire``
+runs), until all are COMPLETED or one FIZZLES: then it stops and prints that firework's error. The FireWorker's
+``vasp_cmd`` is the stand-in ``vasp_std`` on one rank (a local site's ``mpirun -n 1 vasp_std`` needs an MPI this
+machine may not have).
 
-Stage 2 (``--site slurm --container docker``: qlaunch per job kind against a Slurm, jobs in the image) is not
-implemented yet and is refused with a message.
+``--site slurm|pbs [--container docker|podman|apptainer|singularity|none] [--image IMAGE] [--profile FILE]``:
+the jobs are real. ``argyro init --site SITE`` with a rehearsal profile (:func:`rehearsal_profile`: the site
+profile FILE, if given, with every job shrunk to one core, no GPU and 30 minutes; the job kinds that run Python
+in the image run in IMAGE with DIR bound) writes one FireWorker and queue adapter per job kind, and
+:func:`_run_queue` submits one reserved job per READY firework with its kind's FireWorker and queue adapter
+(FireWorks' ``launch_rocket_to_queue`` with ``reserve=True``, what ``argyro qlaunch -r rapidfire`` does per kind),
+the stages that gate the rest first (:data:`CRITICAL_STAGES`) and at most :data:`QUEUE_MAX_PENDING` jobs waiting
+in the queue, until every firework is COMPLETED, one FIZZLES, or a job ends without its firework (then it stops
+and prints the job's error output). VASP runs as the profile's ``vasp`` kind says (on the host by default, its
+``vasp_cmd`` ``srun -n 1 DIR/bin/vasp_std``: the site's MPI launcher with the stand-in); ``lmp`` is found on
+PATH, which the jobs get with DIR/bin first (inside the image: DIR/bin before the image's own PATH).
+
+At the end: the study's tables from MongoDB (as ``argyro demo`` prints them) and every FireTask class that ran in
+a COMPLETED firework with its count, checked against :func:`production_tasks`; for a queue site also the jobs
+submitted per kind and the command each kind's job ran.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import getpass
+import json
 import logging
 import os
 import shlex
+import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -206,7 +221,7 @@ def vasp_standin_main(argv: list[str] | None = None) -> int:
 
 
 #: force (eV/Å) at which the rehearsal's vasp_std stops a relaxation that asks for less (see vasp_standin_main)
-RELAX_FMAX_FLOOR_EV_A = 0.1
+RELAX_FMAX_FLOOR_EV_A = 0.2
 
 
 def write_standins(directory: Path) -> dict[str, Path]:
@@ -275,11 +290,119 @@ def task_table(counts: Counter, expected: set[str]) -> tuple[str, set[str]]:
     return "\n".join(lines), missing
 
 
+#: where a rehearsal runs its fireworks: in this process, or as jobs of a scheduler
+SITES = ("local", "slurm", "pbs")
+#: how the job kinds that run argyro's Python in the image run it
+CONTAINERS = ("none", "docker", "podman", "apptainer", "singularity")
+#: every rehearsal job, whatever the site profile asks of the production job: one core, no GPU, 30 minutes
+REHEARSAL_JOB = {"nodes": 1, "ntasks": 1, "cpus_per_task": 1, "gpus": 0, "walltime": "00:30:00"}
+#: the PATH of an image when `docker image inspect` cannot tell (Debian's default)
+DEFAULT_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _image_path(container: str, image: str) -> str:
+    """The PATH an OCI image (docker/podman) sets, from its config."""
+    try:
+        out = subprocess.run([container, "image", "inspect", "--format", "{{json .Config.Env}}", image],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ArgyroError(f"--image {image}: `{container} image inspect` failed ({exc})") from None
+    if out.returncode != 0:
+        raise ArgyroError(f"--image {image}: no such {container} image ({out.stderr.strip() or out.stdout.strip()}); "
+                          "build it first (containers/build.sh cpu)")
+    env = dict(e.split("=", 1) for e in (json.loads(out.stdout or "null") or []) if "=" in e)
+    return env.get("PATH") or DEFAULT_IMAGE_PATH
+
+
+def rehearsal_profile(directory: Path, site: str, container: str = "none", image: str | None = None,
+                      base: dict | None = None, image_path: str | None = None) -> dict:
+    """The site profile a queue rehearsal passes to ``argyro init --site SITE``: ``base`` (the site's own profile,
+    or none) with every job :data:`REHEARSAL_JOB` (pre_rocket GPU checks dropped: no job holds a GPU), the
+    placeholder PAW library as ``potcar_dir``, VASP as the stand-in ``DIR/bin/vasp_std`` under the profile's MPI
+    launcher, OMP_NUM_THREADS 1, and DIR/bin first on the PATH of every job that runs ``lmp``. ``container``:
+    ``none`` runs every kind on the host; otherwise every kind but ``vasp`` runs in ``image`` (the ``vasp`` kind
+    keeps the profile's run_in, host by default as the shipped profiles do: the stand-in's CHGNet is not in the
+    image), with DIR bound. Production choices of the site (account, partition, qos, modules, mpi_launcher, env)
+    are kept."""
+    from .flows.stages import JOB_KINDS  # (off the top: vasp_std loads this module)
+    from .queue.container import RUNTIMES  # (same)
+    from .queue.profile import VASP_KIND  # (same)
+
+    if site not in SITES[1:]:
+        raise ConfigError(f"rehearsal profile: site {site!r}: expected one of {', '.join(SITES[1:])}")
+    if container not in RUNTIMES:
+        raise ConfigError(f"--container {container!r}: expected one of {', '.join(CONTAINERS)}")
+    if container != "none" and not image:
+        raise ConfigError(f"--container {container} needs --image (the cpu image: containers/build.sh cpu)")
+    d = Path(directory).resolve()
+    bin_dir = d / "bin"
+    prof = copy.deepcopy(base or {})
+    if not isinstance(prof, dict):
+        raise ConfigError("site profile: expected a mapping")
+    jobs = prof.pop("jobs", None) or {}
+    prof.pop("host_argyro", None)  # this venv's argyro (argyro init --argyro-cmd)
+    prof["potcar_dir"] = str(d / "potcars")  # placeholder PAW files, never the site's licensed library
+    for k in ("container_runtime", "container_image", "container_binds", "container_gpu"):
+        prof.pop(k, None)
+    if container != "none":
+        prof["container_runtime"] = container
+        prof["container_image"] = str(image)
+        prof["container_binds"] = [str(d)]
+    host_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    out_jobs = {}
+    for kind in JOB_KINDS:
+        j = copy.deepcopy(jobs.get(kind) or {})
+        for k in ("pre_rocket", "container_gpu", "mem"):
+            j.pop(k, None)
+        j.update(REHEARSAL_JOB)
+        env = {k: v for k, v in (j.get("env") or {}).items()}
+        env["OMP_NUM_THREADS"] = "1"
+        if kind == VASP_KIND:
+            run_in = j.get("run_in") or "host"
+            if container != "none" and run_in == "container":
+                raise ConfigError("site profile: jobs.vasp.run_in container: the rehearsal's vasp_std stand-in "
+                                  "computes with CHGNet, which the image does not ship; rehearse with "
+                                  "jobs.vasp.run_in host")
+            j["run_in"] = "host"
+            j["vasp_exe"] = str(bin_dir / "vasp_std")  # under the profile's MPI launcher (srun -n 1 ...)
+        elif container == "none":
+            j["run_in"] = "host"
+            env["PATH"] = host_path
+        else:
+            j["run_in"] = "container"
+            if container in ("docker", "podman"):  # -e PATH: the job script's value reaches the container
+                env["PATH"] = f"{bin_dir}{os.pathsep}{image_path or DEFAULT_IMAGE_PATH}"
+            else:  # apptainer/singularity keep the image's PATH and prepend this
+                env[f"{container.upper()}ENV_PREPEND_PATH"] = str(bin_dir)
+        j["env"] = env
+        out_jobs[kind] = j
+    prof["jobs"] = out_jobs
+    return prof
+
+
 def run_rehearsal(config: str | Path | None = None, directory: str | Path = "rehearsal", site: str = "local",
-                  container: str = "none") -> int:
-    if site != "local" or container != "none":
-        raise ArgyroError(f"--site {site} --container {container}: not implemented yet; this version rehearses "
-                          "--site local --container none (every firework on this machine, stand-ins on PATH)")
+                  container: str = "none", image: str | None = None, profile: str | Path | None = None,
+                  db_host: str | None = None) -> int:
+    if site not in SITES:
+        raise ArgyroError(f"--site {site!r}: expected one of {', '.join(SITES)}")
+    if container not in CONTAINERS:
+        raise ArgyroError(f"--container {container!r}: expected one of {', '.join(CONTAINERS)}")
+    if site == "local" and (container != "none" or profile):
+        raise ArgyroError(f"--site local runs every firework in this process: --container {container}"
+                          f"{' and --profile' if profile else ''} need a scheduler site (--site slurm or pbs)")
+    if container != "none" and not image:
+        raise ArgyroError(f"--container {container} needs --image (the image's name or .sif file)")
+    if site == "local" and db_host:
+        raise ArgyroError("--db-host is for the jobs of --site slurm|pbs; --site local runs everything in this process")
+    base = None
+    if profile:
+        from .textfile import read_text  # (off the top: vasp_std loads this module)
+
+        try:
+            base = yaml.safe_load(read_text(Path(profile), "site profile")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"site profile {profile}: not YAML ({exc})") from None
+    image_path = _image_path(container, image) if container in ("docker", "podman") else None
     d = Path(directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
     config = Path(config) if config else DEFAULT_CONFIG
@@ -301,7 +424,10 @@ def run_rehearsal(config: str | Path | None = None, directory: str | Path = "reh
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"[2/5] stand-ins first on PATH: {made['vasp_std']}, {made['lmp']}; placeholder POTCARs (not real ones) "
           f"in ${POTCAR_ENV}={made['potcars']}")
-    return _run_local(d, cfg, t0)
+    if site == "local":
+        return _run_local(d, cfg, t0)
+    prof = rehearsal_profile(d, site, container, image, base, image_path)
+    return _run_queue(d, cfg, t0, site, prof, profile, db_host)
 
 
 def _run_local(d: Path, cfg, t0: float) -> int:
@@ -309,8 +435,7 @@ def _run_local(d: Path, cfg, t0: float) -> int:
     from fireworks.core.rocket_launcher import launch_rocket  # (off the top: vasp_std loads this module)
     from fireworks.utilities.fw_utilities import create_datestamp_dir  # (off the top: vasp_std loads this module)
 
-    from .demo.run import ensure_server, print_summary  # (off the top: vasp_std loads this module)
-    from .flows.study import initial_workflow  # (off the top: vasp_std loads this module)
+    from .demo.run import ensure_server  # (off the top: vasp_std loads this module)
     from .launchpad import (  # (off the top: vasp_std loads this module)
         DEFAULT_LAUNCHPAD,
         DEFAULT_LAUNCHPAD_DIR,
@@ -337,17 +462,8 @@ def _run_local(d: Path, cfg, t0: float) -> int:
     from .cli.study import check_vasp_potcars  # `argyro study --add`'s own POTCAR check (the CLI loads lazily)
 
     check_vasp_potcars(cfg, "rehearsal", str(d / DEFAULT_LAUNCHPAD))  # as `argyro study --add` does
-    if lp.workflows.count_documents({"name": REHEARSAL_WF_NAME}) == 0:
-        lp.reset("", require_password=False)
-        wf = initial_workflow(cfg)
-        wf.name = REHEARSAL_WF_NAME
-        lp.add_wf(wf)
-        print(f"[4/5] added the study {cfg.name!r}: {len(wf.fws)} fireworks now, the later stages are added at run time")
-    else:
-        recover(lp, ping_s=configured_ping(d / DEFAULT_LAUNCHPAD)[0], lost_after_s=0.0, observe_s=1)
-        for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1}):
-            lp.rerun_fw(fw["fw_id"])
-        print(f"[4/5] resuming {REHEARSAL_WF_NAME!r} (FIZZLED fireworks rerun, COMPLETED ones kept)")
+    _add_or_resume(lp, cfg, lambda: recover(lp, ping_s=configured_ping(d / DEFAULT_LAUNCHPAD)[0], lost_after_s=0.0,
+                                            observe_s=1))
 
     runs = d / "runs"
     runs.mkdir(exist_ok=True)
@@ -397,11 +513,43 @@ def _run_local(d: Path, cfg, t0: float) -> int:
         os.close(saved_err)
         term.close()
         log.close()
+    return _report(lp, d, t0, stopped)
+
+
+def _add_or_resume(lp, cfg, resume) -> None:
+    """Add the study (a fresh rehearsal) or resume it: ``resume()`` returns the lost fireworks to READY, and every
+    FIZZLED one is rerun (COMPLETED ones are kept)."""
+    from .flows.study import initial_workflow  # (off the top: vasp_std loads this module)
+
+    if lp.workflows.count_documents({"name": REHEARSAL_WF_NAME}) == 0:
+        lp.reset("", require_password=False)
+        wf = initial_workflow(cfg)
+        wf.name = REHEARSAL_WF_NAME
+        lp.add_wf(wf)
+        print(f"[4/5] added the study {cfg.name!r}: {len(wf.fws)} fireworks now, the later stages are added at run time")
+    else:
+        resume()
+        for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1}):
+            lp.rerun_fw(fw["fw_id"])
+        print(f"[4/5] resuming {REHEARSAL_WF_NAME!r} (FIZZLED fireworks rerun, COMPLETED ones kept)")
+
+
+def _report(lp, d: Path, t0: float, stopped: str | None, jobs: list[str] | None = None) -> int:
+    """The end of a rehearsal: the study's tables, FIZZLED fireworks' errors, the FireTask classes that ran
+    (checked against :func:`production_tasks`) and the verdict; returns the exit code."""
+    from .demo.run import print_summary  # (off the top: vasp_std loads this module)
+    from .launchpad import DEFAULT_LAUNCHPAD  # (same)
+
     print(f"[5/5] results after {time.time() - t0:.0f} s")
     rc = print_summary(lp)
     for note in fallback_notes(lp.db):
         print(note)
+    for line in jobs or []:
+        print(line)
     errors = fizzled_errors(lp)
+    if stopped and not errors:
+        print("\nThe rehearsal stopped: " + stopped)
+        rc = 1
     if errors:
         print("\nThe rehearsal stopped: " + (stopped or "FIZZLED fireworks") + "\n" + "\n".join(errors))
         rc = 1
@@ -414,3 +562,180 @@ def _run_local(d: Path, cfg, t0: float) -> int:
     print(f"rehearsal {'PASSED' if rc == 0 else 'FAILED'} in {time.time() - t0:.0f} s; the database keeps running "
           f"(argyro results -l {d / DEFAULT_LAUNCHPAD}); stop it with: argyro db stop --path {d / 'db'}")
     return rc
+
+
+#: seconds between the queue rehearsal's rounds (submit, watch)
+QUEUE_POLL_S = 2.0
+#: jobs the rehearsal keeps waiting in the queue at most: its jobs last seconds to minutes, and a firework that
+#: becomes READY (the other branch of the study) then starts soon instead of behind every job already queued
+QUEUE_MAX_PENDING = 2
+#: stages whose fireworks get their jobs first, in this order (then every other READY firework by id): the chain
+#: that gates the rest of the study (bulk -> surfaces -> interfaces -> their AIMD and active learning), which
+#: otherwise waits behind the isolated-atom, phase and AIMD ramp jobs that are READY from the start
+CRITICAL_STAGES = ("bulk-dft", "bulk-choose", "surface-dft", "surface-rank", "interface-dft", "interface-strain",
+                   "interface-energy", "mlip-foundation", "mlip-final", "bulk-model")
+
+
+def _submit_rank(fw: dict) -> tuple[int, int]:
+    stage = (fw.get("spec") or {}).get("argyro_stage")
+    return (CRITICAL_STAGES.index(stage) if stage in CRITICAL_STAGES else len(CRITICAL_STAGES), fw["fw_id"])
+
+
+def _pending_jobs(site: str, ids: list[str]) -> int:
+    """How many of the jobs ``ids`` still wait in the queue (not started)."""
+    ours = {str(j).split(".")[0] for j in ids if j and j != "None"}
+    if not ours:
+        return 0
+    if site == "slurm":
+        out = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%i", "-u", getpass.getuser()], capture_output=True,
+                             text=True)
+        return len(ours & set(out.stdout.split()))
+    out = subprocess.run(["qstat", "-u", getpass.getuser()], capture_output=True, text=True)
+    return sum(1 for ln in out.stdout.splitlines()
+               if ln[:1].isdigit() and ln.split()[0].split(".")[0] in ours and " Q " in f" {ln} ")
+
+
+#: seconds a firework may stay RESERVED/RUNNING after its job left the scheduler before the rehearsal stops
+LOST_JOB_GRACE_S = 20.0
+
+
+def _job_err(launch_dir: str | None, job_id: str) -> str:
+    """The end of a job's error output (``%x-<id>.err`` in its folder), for the message of a lost job."""
+    for f in sorted(Path(launch_dir or ".").glob(f"*-{job_id}.err")) + sorted(Path(launch_dir or ".").glob(f"*{job_id}*.e*")):
+        lines = f.read_text(errors="replace").strip().splitlines()
+        return f"{f}:\n    " + "\n    ".join(lines[-15:])
+    return f"(no error output of job {job_id} in {launch_dir})"
+
+
+def _run_queue(d: Path, cfg, t0: float, site: str, prof: dict, profile_file, db_host: str | None = None) -> int:
+    """Every firework as a real job of ``site``: one reserved job per READY firework of each job kind (FireWorks'
+    launch_rocket_to_queue, reserve=True), watched until all are COMPLETED, one FIZZLES or a job ends without its
+    firework."""
+    from fireworks.core.fworker import FWorker  # (off the top: vasp_std loads this module)
+    from fireworks.queue.queue_launcher import launch_rocket_to_queue  # (same)
+    from fireworks.utilities.fw_serializers import load_object_from_file  # (same)
+
+    from .demo.run import ensure_server  # (same)
+    from .flows.stages import JOB_KINDS  # (same)
+    from .launchpad import (  # (same)
+        DEFAULT_LAUNCHPAD,
+        DEFAULT_LAUNCHPAD_DIR,
+        fworker_file,
+        get_launchpad,
+        init_files,
+        qadapter_file,
+    )
+    from .queue.reconcile import ALIVE, _job_id, pbs_job_state, reconcile, slurm_job_state  # (same)
+    from .settings import embedded_settings  # (same)
+
+    port = ensure_server(d, db_host)
+    settings = embedded_settings(d / "db", name=REHEARSAL_DB_NAME)
+    (d / "rehearsal-site.yaml").write_text(
+        f"# the site profile of this rehearsal (argyro_fw.rehearse.rehearsal_profile of {profile_file or 'no profile'})\n"
+        + yaml.safe_dump(prof, sort_keys=False))
+    argyro = Path(sys.executable).parent / "argyro"
+    lpd = d / DEFAULT_LAUNCHPAD_DIR
+    init_files(settings, lpd, site=site, worker_name="argyro-rehearsal", profile=prof,
+               argyro_cmd=str(argyro) if argyro.is_file() else None)
+    lp = get_launchpad(d / DEFAULT_LAUNCHPAD)
+    lp.m_logger.setLevel(logging.WARNING)
+    runtime = prof.get("container_runtime", "none")
+    print(f"[3/5] embedded database {settings.host}:{port} (authentication on, data in {d / 'db'}); `argyro init --site "
+          f"{site}` files in {lpd} from {d / 'rehearsal-site.yaml'}; jobs of every kind but vasp run "
+          + (f"in {runtime} image {prof.get('container_image')}" if runtime != "none" else "on the host"))
+    from .cli.study import check_vasp_potcars  # `argyro study --add`'s own POTCAR check (the CLI loads lazily)
+
+    check_vasp_potcars(cfg, "rehearsal", str(d / DEFAULT_LAUNCHPAD))
+    _add_or_resume(lp, cfg, lambda: reconcile(lp, site))
+    workers = {k: FWorker.from_file(str(lpd / fworker_file(k))) for k in JOB_KINDS}
+    adapters = {k: load_object_from_file(str(lpd / qadapter_file(k))) for k in JOB_KINDS}
+    state_of = {"slurm": slurm_job_state, "pbs": pbs_job_state}[site]
+    runs = d / "runs"
+    runs.mkdir(exist_ok=True)
+    log_path = runs / "qlaunch.log"
+    print(f"      one reserved {site} job per READY firework of each kind (qlaunch -r), job folders under {runs}; "
+          f"qlaunch's log: {log_path}", flush=True)
+    logging.basicConfig(filename=str(log_path), level=logging.INFO, force=True)  # FireWorks' queue launcher logs
+    warnings.filterwarnings("ignore", message="cd is deprecated")  # monty's, from FireWorks' queue launcher
+    submitted: dict[str, list[str]] = {k: [] for k in JOB_KINDS}
+    gone_since: dict[int, float] = {}
+    idle_since = None
+    reported: set[int] = set()
+    stopped = None
+    try:
+        while True:
+            waiting = _pending_jobs(site, [j for js in submitted.values() for j in js])
+            ready = sorted(lp.fireworks.find({"state": "READY"}, {"fw_id": 1, "spec.argyro_stage": 1, "spec._category": 1}),
+                           key=_submit_rank)
+            for f in ready:
+                if waiting >= QUEUE_MAX_PENDING:
+                    break
+                kind = (f.get("spec") or {}).get("_category")
+                if kind not in workers:
+                    stopped = f"firework {f['fw_id']} has job kind {kind!r}, which no FireWorker of this site takes"
+                    break
+                waiting += 1
+                ok = launch_rocket_to_queue(lp, workers[kind], adapters[kind], str(runs), reserve=True,
+                                            strm_lvl="ERROR", create_launcher_dir=True, fw_id=f["fw_id"])
+                if not ok:
+                    stopped = f"qlaunch of firework {f['fw_id']} ({kind}) failed (see {log_path})"
+                    break
+                launch = lp.launches.find_one({"fw_id": f["fw_id"], "state": "RESERVED"}, sort=[("launch_id", -1)])
+                submitted[kind].append(str((launch or {}).get("reservation_id")))
+            if stopped:
+                break
+            for f in lp.fireworks.find({"state": {"$in": ["COMPLETED", "FIZZLED"]}, "fw_id": {"$nin": list(reported)}},
+                                       {"fw_id": 1, "name": 1, "state": 1, "spec._category": 1}):
+                reported.add(f["fw_id"])
+                launch = lp.launches.find_one({"fw_id": f["fw_id"]}, sort=[("launch_id", -1)]) or {}
+                took = (launch.get("runtime_secs") or 0.0)
+                print(f"  [{lp.fireworks.count_documents({'state': 'COMPLETED'}):3d}/{lp.fireworks.count_documents({}):3d}]"
+                      f" {time.time() - t0:7.0f} s  {f['state']:9s} {took:6.1f} s  job {_job_id(launch) or '?':>6}"
+                      f" {(f.get('spec') or {}).get('_category', '?'):10s} fw {f['fw_id']} {f['name']}", flush=True)
+            if lp.fireworks.count_documents({"state": "FIZZLED"}):
+                stopped = "a firework FIZZLED"
+                break
+            if lp.fireworks.count_documents({"state": {"$ne": "COMPLETED"}}) == 0:
+                break
+            now = time.time()
+            live = False
+            for launch in lp.launches.find({"state": {"$in": ["RESERVED", "RUNNING"]}}):
+                jid = _job_id(launch) or ""
+                st = state_of(jid) if jid else None
+                if st is not None and st.upper() in ALIVE:
+                    live = True
+                    gone_since.pop(launch["fw_id"], None)
+                    continue
+                first = gone_since.setdefault(launch["fw_id"], now)
+                if now - first > LOST_JOB_GRACE_S:
+                    stopped = (f"job {jid} ({st or 'gone'}) ended, but firework {launch['fw_id']} is still "
+                               f"{launch['state']}: " + _job_err(launch.get("launch_dir"), jid))
+                    break
+                live = True
+            if stopped:
+                break
+            # nothing runs and nothing is READY: the moment between a launch's end and its children's READY, or
+            # (when it lasts) a study that cannot go on
+            if live or any(lp.run_exists(w) for w in workers.values()):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since > LOST_JOB_GRACE_S:
+                stopped = ("no job runs and no firework is READY, but not all are COMPLETED: "
+                           + ", ".join(f"{s} {lp.fireworks.count_documents({'state': s})}"
+                                       for s in ("RUNNING", "WAITING", "PAUSED", "DEFUSED", "READY")))
+                break
+            time.sleep(QUEUE_POLL_S)
+    except KeyboardInterrupt:
+        cancel = {"slurm": ["scancel"], "pbs": ["qdel"]}[site]
+        ids = [j for js in submitted.values() for j in js if j and j != "None"]
+        if ids:
+            subprocess.run(cancel + ids, capture_output=True, check=False)
+        print(f"\ninterrupted: {len(ids)} job(s) cancelled; resume with the same command (argyro rehearse ... --dir {d})")
+        raise
+    jobs = [f"\n{site} jobs submitted per kind (reserved, one firework each): "
+            + ", ".join(f"{k} {len(v)}" for k, v in submitted.items())]
+    for kind in JOB_KINDS:
+        script = adapters[kind].get_script_str(str(runs)).splitlines()
+        jobs.append(f"  {kind:10s} job runs: {next((ln for ln in script if ' rlaunch ' in ln), '?')}")
+    return _report(lp, d, t0, stopped, jobs)

@@ -7,29 +7,20 @@
 # stood in for by a Debian bookworm minbase made with debootstrap and tagged with exactly that name;
 # like the official image it has apt but no python3 and no CA certificates, so the Dockerfile's own
 # apt-get install is what provides them.
-# Starts its own dockerd (root, no iptables/bridge) and stops it by its pid file.
+# Uses the dockerd of $DOCKER_HOST when one answers there (.ci/run starts one with containers/dockerd.sh and
+# keeps it for the rehearsal); otherwise starts its own (containers/dockerd.sh) and stops it at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${ARGYRO_DOCKER_WORK:-$ROOT/.ci/work/docker}
 mkdir -p "$W"
-if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null
+if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
+    echo "using the running dockerd at $DOCKER_HOST"  # .ci/run's, kept for the rehearsal's jobs
+else
+    DOCKER_HOST=$(bash "$ROOT/containers/dockerd.sh" start "$W")
+    trap 'bash "$ROOT/containers/dockerd.sh" stop "$W"' EXIT
 fi
-dockerd --iptables=false --ip6tables=false --bridge=none --data-root "$W/data" --exec-root "$W/exec" \
-    -H "unix://$W/docker.sock" --pidfile "$W/docker.pid" > "$W/dockerd.log" 2>&1 &
-stop_dockerd() {
-    local pid
-    pid=$(cat "$W/docker.pid" 2>/dev/null || true)
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    fi
-    # dockerd leaves its network-namespace and overlay mounts behind: release them
-    grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-}
-trap stop_dockerd EXIT
-export DOCKER_HOST="unix://$W/docker.sock"
-for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+export DOCKER_HOST
+command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 
 BASE=$(sed -n 's/^ARG CPU_BASE=//p' "$ROOT/Dockerfile")
 if [ -z "$BASE" ]; then echo "Dockerfile: no 'ARG CPU_BASE=' default" >&2; exit 1; fi

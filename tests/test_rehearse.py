@@ -1,14 +1,17 @@
 """`argyro rehearse`: configs/paper.yaml's production branch at toy sizes, stand-ins only for vasp_std and lmp.
 
-The fast tests check the overlay (it keeps every production choice and only shrinks sizes) and the set of
-FireTask classes a rehearsal must show; the slow test runs the whole rehearsal on this machine
-(``--site local --container none``) and checks that every firework COMPLETED and every production FireTask
+The fast tests check the overlay (it keeps every production choice and only shrinks sizes), the set of
+FireTask classes a rehearsal must show and the rehearsal's site profile. .ci/run rehearses configs/paper.yaml
+through its Slurm with every kind but vasp in the cpu image and leaves the output in ARGYRO_REHEARSAL_LOG, which
+one test checks; without it (make test on its own) the slow test runs the whole rehearsal on this machine
+(``--site local --container none``). Both check that every firework COMPLETED and every production FireTask
 class ran.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -89,18 +92,103 @@ def test_production_task_set_is_every_flow_task_the_study_can_add():
     assert not any(".demo." in n for n in expected)
 
 
-def test_unimplemented_site_is_refused_with_a_message(tmp_path):
+def test_local_site_with_a_container_or_profile_is_refused(tmp_path):
     from argyro_fw.errors import ArgyroError
 
-    with pytest.raises(ArgyroError, match="not implemented yet"):
+    with pytest.raises(ArgyroError, match="need a scheduler site"):
+        rehearse.run_rehearsal(PAPER, tmp_path, site="local", container="docker", image="argyro:cpu")
+    with pytest.raises(ArgyroError, match="needs --image"):
         rehearse.run_rehearsal(PAPER, tmp_path, site="slurm", container="docker")
+    assert not (tmp_path / "rehearsal-config.yaml").exists()  # refused before anything is written
+
+
+def test_rehearsal_profile_shrinks_the_site_jobs_and_keeps_its_choices(tmp_path):
+    """A site profile (the shipped GPU one) becomes the rehearsal's: every job 1 core, no GPU, no GPU check; the
+    site's account, partition, modules and MPI launcher kept; VASP the stand-in under the site's launcher on the
+    host; every other kind in the image with DIR bound and DIR/bin first on the image's PATH; the placeholder PAW
+    library instead of the site's. Rendered by argyro init's own code (resolve + the queue adapter)."""
+    from argyro_fw.flows.stages import JOB_KINDS
+    from argyro_fw.queue.adapter import ArgyroQueueAdapter
+    from argyro_fw.queue.profile import resolve
+
+    site = yaml.safe_load((REPO / "sites" / "slurm-gpu-apptainer.yaml").read_text())
+    prof = rehearse.rehearsal_profile(tmp_path, "slurm", "docker", "argyro:cpu", site, image_path="/opt/venv/bin:/bin")
+    plan = resolve(prof, "slurm", "/venv/bin/argyro")
+    assert plan.vasp_cmd == f"srun -n 1 {tmp_path / 'bin' / 'vasp_std'}"
+    assert plan.potcar_dir == str(tmp_path / "potcars") != site["potcar_dir"]
+    for kind in JOB_KINDS:
+        job = plan.kinds[kind]
+        qa = job.qadapter
+        assert (qa["nodes"], qa["ntasks"], qa["cpus_per_task"], qa["gpus"]) == (1, 1, 1, 0), kind
+        assert qa["account"] == "my_project" and "pre_rocket" not in qa and qa["env"]["OMP_NUM_THREADS"] == "1"
+        assert qa["partition"] == site["jobs"][kind]["partition"] and qa["modules"] == site["jobs"][kind]["modules"]
+        script = ArgyroQueueAdapter(dict(qa, scheduler="slurm", rocket_launch=f"{job.argyro} rlaunch singleshot")
+                                    ).get_script_str(str(tmp_path / "runs"))
+        rocket = script.splitlines()[-1]
+        if kind == "vasp":
+            assert job.run_in == "host" and rocket.startswith("/venv/bin/argyro rlaunch"), rocket
+        else:
+            assert job.run_in == "container" and qa["container_gpu"] is False
+            assert f"export PATH={tmp_path / 'bin'}:/opt/venv/bin:/bin\n" in script
+            assert rocket.startswith("docker run --rm --network host --entrypoint '' --user ")
+            assert f" -v {tmp_path}:{tmp_path} " in rocket and " -e PATH " in rocket and "--gpus" not in rocket
+            assert rocket.endswith(" argyro:cpu argyro rlaunch singleshot"), rocket
+    # no container: every kind on the host, lmp found through DIR/bin first on PATH
+    plain = resolve(rehearse.rehearsal_profile(tmp_path, "slurm", "none", None, site), "slurm")
+    assert all(j.run_in == "host" for j in plain.kinds.values())
+    assert plain.kinds["lammps-md"].qadapter["env"]["PATH"].startswith(f"{tmp_path / 'bin'}:")
+    # apptainer keeps the image's PATH and prepends DIR/bin
+    app = rehearse.rehearsal_profile(tmp_path, "slurm", "apptainer", "/x.sif", site)
+    assert app["jobs"]["lammps-md"]["env"]["APPTAINERENV_PREPEND_PATH"] == str(tmp_path / "bin")
+    # the stand-in vasp_std needs CHGNet, which the image does not ship
+    site["jobs"]["vasp"]["run_in"] = "container"
+    with pytest.raises(ConfigError, match="jobs.vasp.run_in host"):
+        rehearse.rehearsal_profile(tmp_path, "slurm", "docker", "argyro:cpu", site)
+
+
+def _check_rehearsal_output(out: str, queue: bool) -> None:
+    m = re.search(r"all (\d+) fireworks COMPLETED", out)
+    assert m and int(m.group(1)) > 50, out[-3000:]
+    listed = dict(re.findall(r"^\s+(argyro_fw\.[\w.]+)\s+(\d+)", out, flags=re.MULTILINE))
+    assert rehearse.production_tasks() <= set(listed), sorted(rehearse.production_tasks() - set(listed))
+    assert all(int(listed[n]) >= 1 for n in rehearse.production_tasks())
+    assert not any("chgnet" in n.lower() for n in listed), listed  # the VASP engine, not the demo's CHGNet
+    assert "MISSING" not in out and "rehearsal PASSED" in out
+    if queue:  # every kind had jobs; every kind but vasp ran in the image
+        counts = dict(re.findall(r"([\w-]+) (\d+)", out.split("jobs submitted per kind", 1)[1].splitlines()[0]))
+        assert set(counts) == {"vasp", "mace-train", "mlip-md", "lammps-md", "analysis"}, counts
+        assert all(int(v) >= 1 for v in counts.values()) and sum(int(v) for v in counts.values()) == int(m.group(1))
+        runs = dict(re.findall(r"^\s+([\w-]+)\s+job runs: (.+)$", out, flags=re.MULTILINE))
+        assert "docker" not in runs["vasp"] and " rlaunch " in runs["vasp"]
+        for kind in ("mace-train", "mlip-md", "lammps-md", "analysis"):
+            assert runs[kind].startswith("docker run ") and " argyro:cpu argyro rlaunch " in runs[kind], runs[kind]
+        took = float(re.search(r"rehearsal PASSED in (\d+) s", out).group(1))
+        assert took <= 900, f"the rehearsal took {took:.0f} s, more than issue 16's 15 minutes"
+
+
+def test_rehearsal_of_paper_yaml_through_slurm_in_the_image():
+    """.ci/run's `argyro rehearse configs/paper.yaml --site slurm --container docker --image argyro:cpu` (every firework
+    a Slurm job, every kind but vasp in the cpu image): its output says every firework COMPLETED, one job each, every
+    production FireTask class ran, in at most 15 minutes. Without .ci/run's log (ARGYRO_REHEARSAL_LOG) the local
+    rehearsal below covers the same study."""
+    log = os.environ.get("ARGYRO_REHEARSAL_LOG")
+    if not log:
+        pytest.skip("ARGYRO_REHEARSAL_LOG unset: .ci/run rehearses through Slurm and the image; "
+                    "test_rehearsal_of_paper_yaml_completes_every_firework runs the local rehearsal instead")
+    out = Path(log).read_text()
+    _check_rehearsal_output(out, queue=True)
+    print(out[out.find("[5/5]"):])
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_rehearsal_of_paper_yaml_completes_every_firework(tmp_path):
     """`argyro rehearse --site local --container none` end to end: rc 0, every firework COMPLETED, and the printed
-    FireTask list covers every production task (no chgnet engine task among them)."""
+    FireTask list covers every production task (no chgnet engine task among them). Under .ci/run, which has just
+    rehearsed the same study through Slurm and the image (ARGYRO_REHEARSAL_LOG), the local route is not run again."""
+    if os.environ.get("ARGYRO_REHEARSAL_LOG"):
+        pytest.skip("ARGYRO_REHEARSAL_LOG: .ci/run rehearsed this study through Slurm and the image "
+                    "(test_rehearsal_of_paper_yaml_through_slurm_in_the_image checks it)")
     t = time.time()
     proc = subprocess.run([str(Path(sys.executable).parent / "argyro"), "rehearse", str(PAPER), "--dir",
                            str(tmp_path / "r"), "--site", "local", "--container", "none"],
@@ -109,13 +197,7 @@ def test_rehearsal_of_paper_yaml_completes_every_firework(tmp_path):
     out = proc.stdout + proc.stderr
     try:
         assert proc.returncode == 0, out[-6000:]
-        m = re.search(r"all (\d+) fireworks COMPLETED", out)
-        assert m and int(m.group(1)) > 50, out[-3000:]
-        listed = dict(re.findall(r"^\s+(argyro_fw\.[\w.]+)\s+(\d+)", out, flags=re.MULTILINE))
-        assert rehearse.production_tasks() <= set(listed), sorted(rehearse.production_tasks() - set(listed))
-        assert all(int(listed[n]) >= 1 for n in rehearse.production_tasks())
-        assert not any("chgnet" in n.lower() for n in listed), listed  # the VASP engine, not the demo's CHGNet
-        assert "MISSING" not in out and "rehearsal PASSED" in out
+        _check_rehearsal_output(out, queue=False)
         print(out[out.find("[5/5]"):])  # the tables and the FireTask list, for the CI log
         print(f"rehearsal took {took:.0f} s")
     finally:

@@ -24,7 +24,7 @@ from fireworks.core.rocket_launcher import rapidfire
 
 from .. import store
 from ..db.embedded import EmbeddedServer, port_in_use
-from ..errors import ArgyroError, ConfigError
+from ..errors import ArgyroError, ConfigError, DatabaseError
 from ..flows.study import initial_workflow
 from ..interrupt import install_rockets
 from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, FWORKER_FILE, get_launchpad, init_files
@@ -47,11 +47,15 @@ def _free_port(start: int = 27117) -> int:
         return s.getsockname()[1]
 
 
-def ensure_server(directory: Path) -> int:
-    """Start the demo's embedded server unless it already runs; returns its port."""
-    server = EmbeddedServer(directory / "db")
+def ensure_server(directory: Path, host: str | None = None) -> int:
+    """Start the demo's embedded server (authentication on; on ``host``, default 127.0.0.1) unless it already
+    runs; returns its port."""
+    server = EmbeddedServer(directory / "db", host=host)
     st = server.status()
     if st.running and server.ping(st.port):
+        if host and st.host != host:
+            raise DatabaseError(f"the embedded database of {directory} runs on {st.host}, not {host}: stop it first "
+                                f"(argyro db stop --path {directory / 'db'})")
         return st.port
     return server.start(port=_free_port(), auth=True).port
 

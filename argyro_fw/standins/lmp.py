@@ -581,14 +581,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_wrapper(bin_dir: str | Path) -> Path:
-    """Write an executable ``lmp`` into ``bin_dir`` that runs this stand-in with this Python; returns its path.
-    Put ``bin_dir`` first on PATH to make argyro's mliap MD engine run it."""
+    """Write an executable ``lmp`` into ``bin_dir`` that runs this stand-in with this Python (where that Python is
+    missing, e.g. inside a container image that has ``bin_dir`` bound, the ``python3`` on PATH with its own
+    argyro); returns its path. Put ``bin_dir`` first on PATH to make argyro's mliap MD engine run it."""
     d = Path(bin_dir)
     d.mkdir(parents=True, exist_ok=True)
     exe = d / "lmp"
     exe.write_text("#!/bin/sh\n# argyro's lmp STAND-IN (CPU LAMMPS + MACE via fix external), not a GPU LAMMPS; "
                    "see argyro_fw/standins/lmp.py\n"
-                   f"exec {shlex.quote(sys.executable)} -m argyro_fw.standins.lmp \"$@\"\n")
+                   f"PY={shlex.quote(sys.executable)}\n[ -x \"$PY\" ] || PY=python3\n"
+                   'exec "$PY" -m argyro_fw.standins.lmp "$@"\n')
     exe.chmod(0o755)
     return exe
 
