@@ -67,6 +67,7 @@ def init_files(
         authsource=settings.authsource,
         password_env=settings.password_env,
         password_file=settings.password_file,
+        tls_ca_file=settings.tls_ca_file,
         logdir=logdir,
         site=site,
         launchpad_file=str(d / LAUNCHPAD_FILE),
@@ -139,7 +140,7 @@ def get_launchpad(launchpad_file: str | os.PathLike | None = None, settings: DBS
             username=settings.username,
             password=settings.password(),
             authsource=settings.authsource,
-            mongoclient_kwargs={"retryWrites": False, "serverSelectionTimeoutMS": 5000},
+            mongoclient_kwargs={"retryWrites": False, "serverSelectionTimeoutMS": 5000, **settings.tls_kwargs()},
             strm_lvl="WARNING",
         )
         where = f"{settings.host}:{settings.port}"

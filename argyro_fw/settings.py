@@ -43,6 +43,7 @@ class DBSettings:
     authsource: str | None = None
     password_env: str = "ARGYRO_DB_PASSWORD"
     password_file: str | None = None
+    tls_ca_file: str | None = None  # TLS to the server, trusting this CA (certificate) file
     source: str = "embedded"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +84,12 @@ class DBSettings:
             kw.update(username=self.username, password=self.password())
             if self.authsource:
                 kw["authSource"] = self.authsource
+        kw.update(self.tls_kwargs())
         return kw
+
+    def tls_kwargs(self) -> dict[str, Any]:
+        """pymongo's TLS keywords ({} without TLS)."""
+        return {"tls": True, "tlsCAFile": self.tls_ca_file} if self.tls_ca_file else {}
 
 
 #: password files named in this process for (host, port, user): by the embedded server's settings and by
@@ -109,6 +115,8 @@ def embedded_settings(path: str | os.PathLike | EmbeddedServer | None = None, na
     server = path if isinstance(path, EmbeddedServer) else EmbeddedServer(path)
     s = DBSettings(host=server.host, port=server.recorded_port(), name=name, source=f"embedded ({server.path})")
     state = server.state()
+    if state.get("tls"):
+        s.tls_ca_file = str(server.tls_cert_file)
     if state.get("auth"):
         s.username = state.get("username") or admin_user_name()
         s.authsource = ADMIN_DB

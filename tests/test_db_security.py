@@ -403,3 +403,63 @@ def test_db_start_on_a_cluster_address_needs_auth_and_init_writes_that_address(t
     finally:
         EmbeddedServer(top / "home" / "db").stop()
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_db_tls_on_a_cluster_address_for_argyro_fireworks_and_store(tmp_path, monkeypatch):
+    """`argyro db start --host ADDR --tls`: a self-signed certificate for ADDR (private, subjectAltName ADDR); a client
+    without TLS or trusting another CA gets nowhere; `argyro init` writes the certificate as the CA file into the
+    launchpad (mongoclient_kwargs) and the FireWorkers' argyro_db, and argyro's LaunchPad, FireWorks' own lpad and
+    the FireTasks' store client all connect through TLS."""
+    addr = _cluster_address()
+    if not addr:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    from argyro_fw import store
+    from argyro_fw.launchpad import get_launchpad
+
+    top = open_folder()
+    try:
+        env = cli_env(top / "home")
+        port = free_port()
+        p = run([str(BIN / "argyro"), "db", "start", "--host", addr, "--tls", "--port", str(port)], env)
+        server = EmbeddedServer(top / "home" / "db")
+        cert = server.tls_cert_file
+        assert "TLS, certificate" in p.stdout and cert.is_file() and stat.S_IMODE(cert.stat().st_mode) == 0o600
+        assert stat.S_IMODE(server.tls_key_file.stat().st_mode) == 0o600
+        san = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+                             capture_output=True, text=True, check=True).stdout
+        assert f"IP Address:{addr}" in san
+        creds = server.credentials()
+        with pytest.raises(pymongo.errors.PyMongoError):  # plain TCP to a TLS server
+            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, **creds).admin.command("ping")
+        other = tmp_path / "other.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(other), "-days", "1", "-subj",
+                        "/CN=other", "-addext", f"subjectAltName=IP:{addr}"], capture_output=True, check=True)
+        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # a CA it was not signed by
+            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, tls=True, tlsCAFile=str(other),
+                                **creds).admin.command("ping")
+        ok = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, tls=True, tlsCAFile=str(cert), **creds)
+        assert ok.admin.command("ping")["ok"] == 1
+        ok.close()
+        assert "answers" in run([str(BIN / "argyro"), "db", "status"], env).stdout
+        run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
+        lpf = top / "lp" / "my_launchpad.yaml"
+        lp_doc = yaml.safe_load(lpf.read_text())
+        assert lp_doc["host"] == addr and lp_doc["mongoclient_kwargs"]["tls"] is True
+        assert lp_doc["mongoclient_kwargs"]["tlsCAFile"] == str(cert)
+        worker = yaml.safe_load((top / "lp" / "my_fworker.vasp.yaml").read_text())
+        assert worker["env"]["argyro_db"]["tls_ca_file"] == str(cert)
+        lp = get_launchpad(lpf)  # argyro's LaunchPad from the file
+        assert lp.fireworks.count_documents({}) == 0
+        lpad = run([str(BIN / "lpad"), "-l", str(lpf), "get_wflows", "-d", "count"], env)  # FireWorks' own lpad
+        assert lpad.stdout.strip().splitlines()[-1] == "0", lpad.stdout + lpad.stderr
+        monkeypatch.setenv("ARGYRO_DB_PASSWORD_FILE", str(server.password_file))
+        settings = store.settings_from_spec({"_fw_env": worker["env"]})  # what a FireTask on a compute node uses
+        assert settings.tls_ca_file == str(cert)
+        c = store.client(settings)
+        c[settings.name].probe.insert_one({"tls": True})
+        assert c[settings.name].probe.count_documents({"tls": True}) == 1
+        store.close_all()
+    finally:
+        EmbeddedServer(top / "home" / "db").stop()
+        shutil.rmtree(top, ignore_errors=True)

@@ -32,6 +32,9 @@ def register(sub) -> None:
                    help="address to listen on (default 127.0.0.1, this machine only); an address the compute nodes "
                    "reach (the login node's cluster-network address) lets jobs on them use it: authentication "
                    "required, --no-auth refused; argyro init writes it into the launchpad files")
+    s.add_argument("--tls", action="store_true",
+                   help="TLS on every connection, with a self-signed certificate for the --host address made in DIR "
+                   "(tls-cert.pem; argyro init writes it into the launchpad files as the CA file clients trust)")
     a = s.add_mutually_exclusive_group()
     a.add_argument("--auth", dest="no_auth", action="store_false", help="require authentication (the default)")
     a.add_argument("--no-auth", dest="no_auth", action="store_true",
@@ -59,8 +62,10 @@ def cmd_start(args) -> int:
     server = EmbeddedServer(args.path, host=args.host)
     if args.no_auth:
         print(NO_AUTH_WARNING.format(path=server.path), file=sys.stderr)
-    st = server.start(port=args.port, auth=not args.no_auth)
+    st = server.start(port=args.port, auth=not args.no_auth, tls=args.tls)
     login = f"; admin {st.username}, password in {server.password_file}" if st.auth else "; NO authentication"
+    if args.tls:
+        login += f"; TLS, certificate {server.tls_cert_file}"
     print(f"embedded database running: pid {st.pid}, {st.uri} (data in {st.path / 'data'}{login})")
     return 0
 

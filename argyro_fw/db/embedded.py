@@ -8,7 +8,9 @@ private to the owner: folders 0700, files 0600)::
     data/            WiredTiger files (survive restarts)
     admin.password   the password of the server's admin user (authentication on, the default)
     secantusd.pid    pid of the running server
-    server.json      host, port, pid, uid, server id, auth and admin user name of the last start
+    server.json      host, port, pid, uid, server id, auth, TLS and admin user name of the last start
+    tls-cert.pem     with --tls: the server's self-signed certificate (clients' CA file) for its address
+    tls-key.pem      with --tls: its private key
     secantusd.log    the server's log
 
 Authentication (SCRAM-SHA-256) is on by default: the first authenticated start creates the admin
@@ -90,6 +92,9 @@ def _owner(pid: int) -> int | None:
 
 
 LOOPBACK = "127.0.0.1"
+#: the server's self-signed TLS certificate and key (``argyro db start --tls``), in the private server folder
+TLS_CERT_FILE = "tls-cert.pem"
+TLS_KEY_FILE = "tls-key.pem"
 
 
 def is_loopback(host: str) -> bool:
@@ -228,6 +233,45 @@ class EmbeddedServer:
     def password_file(self) -> Path:
         return self.path / PASSWORD_FILE
 
+    @property
+    def tls_cert_file(self) -> Path:
+        """The server's self-signed certificate (``--tls``): what clients trust as their CA file."""
+        return self.path / TLS_CERT_FILE
+
+    @property
+    def tls_key_file(self) -> Path:
+        return self.path / TLS_KEY_FILE
+
+    def tls_client_kwargs(self) -> dict:
+        """pymongo keyword arguments for the server's TLS (empty when it runs without ``--tls``)."""
+        return {"tls": True, "tlsCAFile": str(self.tls_cert_file)} if self.state().get("tls") else {}
+
+    def _make_tls_cert(self) -> None:
+        """A self-signed certificate for ``self.host`` (its IP address, or its name, as subjectAltName) and its key,
+        private to the owner (jobs of the same user read the certificate as their CA file); made again when the
+        host changes."""
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise DatabaseError("--tls needs openssl to make the server's certificate; install it or start without --tls")
+        try:
+            ipaddress.ip_address(self.host)
+            san = f"IP:{self.host}"
+        except ValueError:
+            san = f"DNS:{self.host}"
+        if self.tls_cert_file.is_file() and self.tls_key_file.is_file():
+            out = subprocess.run([openssl, "x509", "-in", str(self.tls_cert_file), "-noout", "-ext", "subjectAltName"],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode == 0 and san.replace("IP:", "IP Address:") in out.stdout:
+                return
+        proc = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(self.tls_key_file), "-out", str(self.tls_cert_file), "-days", "825",
+             "-subj", f"/CN=argyro-db {self.host}", "-addext", f"subjectAltName={san}"],
+            capture_output=True, text=True, check=False, umask=0o077)
+        if proc.returncode != 0:
+            raise DatabaseError(f"openssl could not make the TLS certificate in {self.path}: "
+                                f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+
     def state(self) -> dict:
         """server.json of the last start ({} when never started or unreadable)."""
         try:
@@ -280,6 +324,7 @@ class EmbeddedServer:
     def ping(self, port: int | None = None, timeout_s: float = 1.0, **client_kw) -> bool:
         """The server on ``port`` answers ``ping`` (needs no login)."""
         port = port or self.recorded_port()
+        client_kw = client_kw or self.tls_client_kwargs()
         try:
             client = pymongo.MongoClient(
                 self.host, port, serverSelectionTimeoutMS=int(timeout_s * 1000), connectTimeoutMS=int(timeout_s * 1000),
@@ -323,7 +368,8 @@ class EmbeddedServer:
             return st
         try:
             client = pymongo.MongoClient(self.host, port, serverSelectionTimeoutMS=int(timeout_s * 1000),
-                                         connectTimeoutMS=int(timeout_s * 1000), retryWrites=False, **self.credentials())
+                                         connectTimeoutMS=int(timeout_s * 1000), retryWrites=False, **self.credentials(),
+                                         **self.tls_client_kwargs())
             doc = client[ADMIN_DB][META_COLLECTION].find_one({"_id": "server"})
             client.close()
         except pymongo.errors.OperationFailure as exc:
@@ -441,7 +487,8 @@ class EmbeddedServer:
                 f.unlink()
         _write_private(self.password_file, password + "\n")
 
-    def start(self, port: int = DEFAULT_PORT, auth: bool = False, timeout_s: float = 30.0) -> ServerStatus:
+    def start(self, port: int = DEFAULT_PORT, auth: bool = False, timeout_s: float = 30.0,
+              tls: bool = False) -> ServerStatus:
         """Start the server in the background; return once it answers ``ping`` and holds its server id.
 
         With ``auth`` (what ``argyro db start`` does unless --no-auth) the admin user is created on the
@@ -473,15 +520,19 @@ class EmbeddedServer:
         if auth and (fresh or not self.password_file.is_file()):
             self._provision(user, timeout_s)
         server_id = secrets.token_hex(16)
-        proc = self._spawn(port, auth)
+        tls_args = []
+        if tls:
+            self._make_tls_cert()
+            tls_args = ["--tls-cert-file", str(self.tls_cert_file), "--tls-key-file", str(self.tls_key_file)]
+        proc = self._spawn(port, auth, extra=tls_args)
         _write_private(self.pid_file, f"{proc.pid}\n")
         _write_private(self.state_file, json.dumps({
             "host": self.host, "port": port, "pid": proc.pid, "uid": os.getuid(), "server_id": server_id,
-            "auth": auth, "username": user if auth else None}))
-        self._wait_ready(proc, port, timeout_s)
+            "auth": auth, "username": user if auth else None, "tls": tls}))
+        self._wait_ready(proc, port, timeout_s, **self.tls_client_kwargs())
         try:
             client = pymongo.MongoClient(self.host, port, serverSelectionTimeoutMS=5000, retryWrites=False,
-                                         **self.credentials())
+                                         **self.credentials(), **self.tls_client_kwargs())
             client[ADMIN_DB][META_COLLECTION].replace_one(
                 {"_id": "server"}, {"server_id": server_id, "pid": proc.pid, "uid": os.getuid()}, upsert=True)
             client.close()

@@ -85,7 +85,7 @@ def settings_from_spec(fw_spec: dict | None) -> DBSettings:
         return resolve()
     return DBSettings(host=d["host"], port=int(d["port"]), name=d["name"], username=d.get("username"),
                       authsource=d.get("authsource"), password_env=d.get("password_env", "ARGYRO_DB_PASSWORD"),
-                      source="fworker env argyro_db")
+                      tls_ca_file=d.get("tls_ca_file"), source="fworker env argyro_db")
 
 
 def client(settings: DBSettings) -> pymongo.MongoClient:
