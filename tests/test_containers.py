@@ -65,8 +65,13 @@ def test_every_image_build_checks_what_it_ships():
     text = (REPO / "Dockerfile").read_text()
     cpu, build, gpu = _stage(text, "cpu"), _stage(text, "lammps-build"), _stage(text, "gpu")
     # the cpu target installs what its default base (debian:bookworm-slim) lacks
-    assert re.search(r"apt-get install -y --no-install-recommends python3 python3-venv ca-certificates", cpu)
+    assert re.search(r"apt-get install -y --no-install-recommends python3 python3-venv libpython3\.11 ca-certificates",
+                     cpu)
     assert "argyro-image-checks ldd \"$lmpdir/lmp\" \"$lmpdir/liblammps.so\"" in cpu
+    # lammps.mliap opens libpython3.11.so by that name: both images make it load, the cpu one imports what the
+    # ML-IAP conversion and the lmp stand-in import
+    assert "argyro-image-checks libpython lammps.mliap.mliap_unified_abc mace.calculators.lammps_mliap_mace" in cpu
+    assert "argyro-image-checks --cuda-stub libpython lammps.mliap.mliap_unified_abc" in gpu
     assert "LD_LIBRARY_PATH=/opt/venv/lib" in cpu  # PyPI liblammps needs libmpi.so.12 from the mpich wheel
     # gpu runtime: libpython3.11 (lmp and liblammps link it), ldd of lmp and liblammps, imports w/o warnings
     assert re.search(r"install -y --no-install-recommends \\\s+python3\.11 libpython3\.11 ", gpu)

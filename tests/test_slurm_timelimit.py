@@ -1,6 +1,7 @@
 """Issue 16, acceptance point 3: a job killed by Slurm's time limit in the middle of a VASP AIMD and of a LAMMPS
-(ML-IAP) MD run is continued by the next ``argyro qlaunch`` after ``argyro reconcile``, and the merged trajectory has
-no lost or doubled frame.
+(ML-IAP) MD run is continued by the next ``argyro qlaunch`` after ``argyro reconcile`` (for the LAMMPS run
+``argyro recover --scheduler slurm``, which reconciles first: issue 18, point 3), and the merged trajectory has no
+lost or doubled frame.
 
 Real parts throughout: the single-node Slurm of tests/test_queue.py (the one .ci/run started, or one started here),
 ``argyro init --site slurm`` with a site profile whose job kind (``vasp``, ``lammps-md``) has Slurm's shortest time
@@ -117,12 +118,17 @@ def _ended(job: SimpleNamespace, env: dict, timeout: float) -> dict:
     return rec
 
 
-def _reconcile(tmp_path: Path, env: dict, lp, fw_id: int, job: SimpleNamespace) -> str:
-    """``argyro reconcile``: the job is gone (TIMEOUT), the firework RUNNING in the LaunchPad goes back to READY."""
+def _reconcile(tmp_path: Path, env: dict, lp, fw_id: int, job: SimpleNamespace, via_recover: bool = False) -> str:
+    """``argyro reconcile`` (or ``argyro recover --scheduler slurm``, which runs it first): the job is gone (TIMEOUT),
+    the firework RUNNING in the LaunchPad goes back to READY."""
     assert lp.fireworks.find_one({"fw_id": fw_id})["state"] == "RUNNING"  # FireWorks alone would wait 4 h
-    out = run([str(BIN / "argyro"), "reconcile", "-l", str(tmp_path / "lp" / "my_launchpad.yaml")], env,
-              cwd=tmp_path).stdout
-    assert f"({fw_id}, '{job.id}', 'TIMEOUT')" in out and f"rerun: [{fw_id}]" in out, out
+    lpf = str(tmp_path / "lp" / "my_launchpad.yaml")
+    if via_recover:
+        out = run([str(BIN / "argyro"), "recover", "-l", lpf, "--scheduler", "slurm"], env, cwd=tmp_path).stdout
+        assert f"runs whose job is gone rerun: [{fw_id}]" in out and "lost runs rerun: []" in out, out
+    else:
+        out = run([str(BIN / "argyro"), "reconcile", "-l", lpf], env, cwd=tmp_path).stdout
+        assert f"({fw_id}, '{job.id}', 'TIMEOUT')" in out and f"rerun: [{fw_id}]" in out, out
     assert lp.fireworks.find_one({"fw_id": fw_id})["state"] == "READY", out
     return out
 
@@ -320,7 +326,7 @@ def test_lammps_mliap_md_cut_by_slurms_time_limit_is_continued_by_the_next_qlaun
     assert ref_proc.wait(timeout=240) == 0, (tmp_path / "ref.log").read_text()[-3000:]
 
     flag.unlink()
-    _reconcile(tmp_path, env, lp, fw_id, first)
+    _reconcile(tmp_path, env, lp, fw_id, first, via_recover=True)  # `argyro recover --scheduler slurm` this time
     _qlaunch(tmp_path, env, "lammps-md", tmp_path / "jobs2")
     second = _job(tmp_path / "jobs2", env)
     _finished(lp, fw_id, second, env, 180)
