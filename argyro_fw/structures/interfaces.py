@@ -240,6 +240,7 @@ def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float =
     shifted film is invariant under (R, t) when t + (R - I) tau = t_f modulo a lattice vector."""
 
     out = []
+    kept = np.empty((0, 2))  # the same shifts as one array: the duplicate check below, vectorised
     ops_f = _flip_ops(film_cell, symprec)
     for rs, ts in _flip_ops(sub_cell, symprec):
         for rf, tf in ops_f:
@@ -252,8 +253,24 @@ def symmetric_shifts(sub_cell: Structure, film_cell: Structure, symprec: float =
                     tau = np.linalg.lstsq(a, b, rcond=None)[0]
                     if np.abs(a @ tau - b).max() < 1e-3:
                         tau = np.mod(tau, 1.0)
-                        if not any(np.abs(((tau - o) + 0.5) % 1.0 - 0.5).max() < 1e-3 for o in out):
+                        if not (np.abs(((tau - kept) + 0.5) % 1.0 - 0.5).max(axis=1) < 1e-3).any():
                             out.append(tau)
+                            kept = np.vstack([kept, tau])
+    return out
+
+
+def _film_equivalent(shifts: list[np.ndarray], film_matrix: np.ndarray, tol: float = 1e-6) -> list[bool]:
+    """For each shift (fractional in the film supercell ``film_matrix`` @ film cell), whether an earlier one differs
+    from it by a translation of the film's own in-plane cell: the film is periodic in that cell, so both give the
+    same atoms (in another order) and the same score; only the first of each such class needs building."""
+    seen = np.empty((0, 2))
+    out = []
+    for tau in shifts:
+        u = np.mod(np.asarray(tau) @ film_matrix, 1.0)  # the shift in the film cell's own fractional coordinates
+        dup = bool((np.abs(((u - seen) + 0.5) % 1.0 - 0.5).max(axis=1) < tol).any())
+        out.append(dup)
+        if not dup:
+            seen = np.vstack([seen, u])
     return out
 
 
@@ -317,7 +334,9 @@ def build_interface(slab: Structure, cand: dict, maker: InterfaceMaker | None = 
     shifts = symmetric_shifts(sub_cell, film_cell, maker.symprec)
     shifts += [np.array([gx, gy]) / maker.n_shift for gx in range(maker.n_shift) for gy in range(maker.n_shift)]
     best = None
-    for shift in shifts:
+    for shift, same in zip(shifts, _film_equivalent(shifts, tf)):
+        if same:  # an earlier shift gave these atoms already
+            continue
         gap = maker.gap
         while True:
             c = t_sub + t_li + 2 * gap
