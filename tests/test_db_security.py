@@ -360,106 +360,103 @@ def _cluster_address() -> str | None:
     return next((a for a in out if "." in a and not a.startswith("127.")), None)
 
 
-def test_db_start_on_a_cluster_address_needs_auth_and_init_writes_that_address(tmp_path):
-    """Issue 18.2(a): `argyro db start --host ADDR` listens on ADDR only (127.0.0.1 refuses), with authentication;
-    --no-auth with a non-loopback address is refused; `argyro init --site slurm` writes ADDR into the launchpad
-    files (no warning) and warns when the database is this machine's loopback."""
+@pytest.fixture
+def cluster_home():
+    """(this machine's non-loopback address, a folder everyone may enter, the CLI environment with ARGYRO_HOME in it,
+    a free port); the server of that ARGYRO_HOME is stopped afterwards."""
     addr = _cluster_address()
     if not addr:
         pytest.skip("this machine has no non-loopback IPv4 address")
     top = open_folder()
     try:
-        env = cli_env(top / "home")
-        port = free_port()
-        bad = run([str(BIN / "argyro"), "db", "start", "--no-auth", "--host", addr, "--port", str(port)], env,
-                  check=False)
-        assert bad.returncode != 0 and f"--host {addr}: a database other machines can reach needs authentication" \
-            in bad.stderr, bad.stderr
-        assert not port_in_use(addr, port)
-        run([str(BIN / "argyro"), "db", "start", "--host", addr, "--port", str(port)], env)
-        server = EmbeddedServer(top / "home" / "db")
-        assert server.host == addr and server.status().host == addr  # recorded: later commands find it
-        client = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, **server.credentials())
-        client.argyro.probe.insert_one({"via": addr})
-        assert client.argyro.probe.count_documents({"via": addr}) == 1
-        client.close()
-        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # not on loopback
-            pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=1500).admin.command("ping")
-        with pytest.raises(pymongo.errors.OperationFailure):  # and not without the password
-            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000).list_database_names()
-        st = run([str(BIN / "argyro"), "db", "status"], env)
-        assert f"{addr}:{port}" in st.stdout and "answers" in st.stdout
-        init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
-        lp = yaml.safe_load((top / "lp" / "my_launchpad.yaml").read_text())
-        assert lp["host"] == addr and int(lp["port"]) == port and "WARNING" not in init.stderr
-        secret = server.password_file.read_text().strip()
-        assert all(secret not in f.read_text() for f in (top / "lp").iterdir())  # never the password itself
-        run([str(BIN / "argyro"), "db", "stop"], env)
-        # the same folder on loopback: init for a batch site says the compute nodes cannot reach it
-        run([str(BIN / "argyro"), "db", "start", "--port", str(port)], env)
-        init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp2")], env)
-        assert "WARNING" in init.stderr and "127.0.0.1" in init.stderr and "argyro db start --host" in init.stderr
-        assert yaml.safe_load((top / "lp2" / "my_launchpad.yaml").read_text())["host"] == "127.0.0.1"
+        yield addr, top, cli_env(top / "home"), free_port()
     finally:
         EmbeddedServer(top / "home" / "db").stop()
         shutil.rmtree(top, ignore_errors=True)
 
 
-def test_db_tls_on_a_cluster_address_for_argyro_fireworks_and_store(tmp_path, monkeypatch):
+def test_db_start_on_a_cluster_address_needs_auth_and_init_writes_that_address(cluster_home):
+    """Issue 18.2(a): `argyro db start --host ADDR` listens on ADDR only (127.0.0.1 refuses), with authentication;
+    --no-auth with a non-loopback address is refused; `argyro init --site slurm` writes ADDR into the launchpad
+    files (no warning) and warns when the database is this machine's loopback."""
+    addr, top, env, port = cluster_home
+    bad = run([str(BIN / "argyro"), "db", "start", "--no-auth", "--host", addr, "--port", str(port)], env,
+              check=False)
+    assert bad.returncode != 0 and f"--host {addr}: a database other machines can reach needs authentication" \
+        in bad.stderr, bad.stderr
+    assert not port_in_use(addr, port)
+    run([str(BIN / "argyro"), "db", "start", "--host", addr, "--port", str(port)], env)
+    server = EmbeddedServer(top / "home" / "db")
+    assert server.host == addr and server.status().host == addr  # recorded: later commands find it
+    client = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, **server.credentials())
+    client.argyro.probe.insert_one({"via": addr})
+    assert client.argyro.probe.count_documents({"via": addr}) == 1
+    client.close()
+    with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # not on loopback
+        pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=1500).admin.command("ping")
+    with pytest.raises(pymongo.errors.OperationFailure):  # and not without the password
+        pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000).list_database_names()
+    st = run([str(BIN / "argyro"), "db", "status"], env)
+    assert f"{addr}:{port}" in st.stdout and "answers" in st.stdout
+    init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
+    lp = yaml.safe_load((top / "lp" / "my_launchpad.yaml").read_text())
+    assert lp["host"] == addr and int(lp["port"]) == port and "WARNING" not in init.stderr
+    secret = server.password_file.read_text().strip()
+    assert all(secret not in f.read_text() for f in (top / "lp").iterdir())  # never the password itself
+    run([str(BIN / "argyro"), "db", "stop"], env)
+    # the same folder on loopback: init for a batch site says the compute nodes cannot reach it
+    run([str(BIN / "argyro"), "db", "start", "--port", str(port)], env)
+    init = run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp2")], env)
+    assert "WARNING" in init.stderr and "127.0.0.1" in init.stderr and "argyro db start --host" in init.stderr
+    assert yaml.safe_load((top / "lp2" / "my_launchpad.yaml").read_text())["host"] == "127.0.0.1"
+
+
+def test_db_tls_on_a_cluster_address_for_argyro_fireworks_and_store(cluster_home, tmp_path, monkeypatch):
     """`argyro db start --host ADDR --tls`: a self-signed certificate for ADDR (private, subjectAltName ADDR); a client
     without TLS or trusting another CA gets nowhere; `argyro init` writes the certificate as the CA file into the
     launchpad (mongoclient_kwargs) and the FireWorkers' argyro_db, and argyro's LaunchPad, FireWorks' own lpad and
     the FireTasks' store client all connect through TLS."""
-    addr = _cluster_address()
-    if not addr:
-        pytest.skip("this machine has no non-loopback IPv4 address")
     from argyro_fw import store
     from argyro_fw.launchpad import get_launchpad
 
-    top = open_folder()
-    try:
-        env = cli_env(top / "home")
-        port = free_port()
-        p = run([str(BIN / "argyro"), "db", "start", "--host", addr, "--tls", "--port", str(port)], env)
-        server = EmbeddedServer(top / "home" / "db")
-        cert = server.tls_cert_file
-        assert "TLS, certificate" in p.stdout and cert.is_file() and stat.S_IMODE(cert.stat().st_mode) == 0o600
-        assert stat.S_IMODE(server.tls_key_file.stat().st_mode) == 0o600
-        san = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
-                             capture_output=True, text=True, check=True).stdout
-        assert f"IP Address:{addr}" in san
-        creds = server.credentials()
-        with pytest.raises(pymongo.errors.PyMongoError):  # plain TCP to a TLS server
-            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, **creds).admin.command("ping")
-        other = tmp_path / "other.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(other), "-days", "1", "-subj",
-                        "/CN=other", "-addext", f"subjectAltName=IP:{addr}"], capture_output=True, check=True)
-        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # a CA it was not signed by
-            pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, tls=True, tlsCAFile=str(other),
-                                **creds).admin.command("ping")
-        ok = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, tls=True, tlsCAFile=str(cert), **creds)
-        assert ok.admin.command("ping")["ok"] == 1
-        ok.close()
-        assert "answers" in run([str(BIN / "argyro"), "db", "status"], env).stdout
-        run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
-        lpf = top / "lp" / "my_launchpad.yaml"
-        lp_doc = yaml.safe_load(lpf.read_text())
-        assert lp_doc["host"] == addr and lp_doc["mongoclient_kwargs"]["tls"] is True
-        assert lp_doc["mongoclient_kwargs"]["tlsCAFile"] == str(cert)
-        worker = yaml.safe_load((top / "lp" / "my_fworker.vasp.yaml").read_text())
-        assert worker["env"]["argyro_db"]["tls_ca_file"] == str(cert)
-        lp = get_launchpad(lpf)  # argyro's LaunchPad from the file
-        assert lp.fireworks.count_documents({}) == 0
-        lpad = run([str(BIN / "lpad"), "-l", str(lpf), "get_wflows", "-d", "count"], env)  # FireWorks' own lpad
-        assert lpad.stdout.strip().splitlines()[-1] == "0", lpad.stdout + lpad.stderr
-        monkeypatch.setenv("ARGYRO_DB_PASSWORD_FILE", str(server.password_file))
-        settings = store.settings_from_spec({"_fw_env": worker["env"]})  # what a FireTask on a compute node uses
-        assert settings.tls_ca_file == str(cert)
-        c = store.client(settings)
-        c[settings.name].probe.insert_one({"tls": True})
-        assert c[settings.name].probe.count_documents({"tls": True}) == 1
-        store.close_all()
-    finally:
-        EmbeddedServer(top / "home" / "db").stop()
-        shutil.rmtree(top, ignore_errors=True)
+    addr, top, env, port = cluster_home
+    p = run([str(BIN / "argyro"), "db", "start", "--host", addr, "--tls", "--port", str(port)], env)
+    server = EmbeddedServer(top / "home" / "db")
+    cert = server.tls_cert_file
+    assert "TLS, certificate" in p.stdout and cert.is_file() and stat.S_IMODE(cert.stat().st_mode) == 0o600
+    assert stat.S_IMODE(server.tls_key_file.stat().st_mode) == 0o600
+    san = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"IP Address:{addr}" in san
+    creds = server.credentials()
+    with pytest.raises(pymongo.errors.PyMongoError):  # plain TCP to a TLS server
+        pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, **creds).admin.command("ping")
+    other = tmp_path / "other.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(other), "-days", "1", "-subj",
+                    "/CN=other", "-addext", f"subjectAltName=IP:{addr}"], capture_output=True, check=True)
+    with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):  # a CA it was not signed by
+        pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=2000, tls=True, tlsCAFile=str(other),
+                            **creds).admin.command("ping")
+    ok = pymongo.MongoClient(addr, port, serverSelectionTimeoutMS=5000, tls=True, tlsCAFile=str(cert), **creds)
+    assert ok.admin.command("ping")["ok"] == 1
+    ok.close()
+    assert "answers" in run([str(BIN / "argyro"), "db", "status"], env).stdout
+    run([str(BIN / "argyro"), "init", "--site", "slurm", "--dir", str(top / "lp")], env)
+    lpf = top / "lp" / "my_launchpad.yaml"
+    lp_doc = yaml.safe_load(lpf.read_text())
+    assert lp_doc["host"] == addr and lp_doc["mongoclient_kwargs"]["tls"] is True
+    assert lp_doc["mongoclient_kwargs"]["tlsCAFile"] == str(cert)
+    worker = yaml.safe_load((top / "lp" / "my_fworker.vasp.yaml").read_text())
+    assert worker["env"]["argyro_db"]["tls_ca_file"] == str(cert)
+    lp = get_launchpad(lpf)  # argyro's LaunchPad from the file
+    assert lp.fireworks.count_documents({}) == 0
+    lpad = run([str(BIN / "lpad"), "-l", str(lpf), "get_wflows", "-d", "count"], env)  # FireWorks' own lpad
+    assert lpad.stdout.strip().splitlines()[-1] == "0", lpad.stdout + lpad.stderr
+    monkeypatch.setenv("ARGYRO_DB_PASSWORD_FILE", str(server.password_file))
+    settings = store.settings_from_spec({"_fw_env": worker["env"]})  # what a FireTask on a compute node uses
+    assert settings.tls_ca_file == str(cert)
+    c = store.client(settings)
+    c[settings.name].probe.insert_one({"tls": True})
+    assert c[settings.name].probe.count_documents({"tls": True}) == 1
+    store.close_all()
