@@ -355,7 +355,7 @@ def rehearsal_profile(directory: Path, site: str, container: str = "none", image
         for k in ("pre_rocket", "container_gpu", "mem"):
             j.pop(k, None)
         j.update(REHEARSAL_JOB)
-        env = {k: v for k, v in (j.get("env") or {}).items()}
+        env = dict(j.get("env") or {})
         env["OMP_NUM_THREADS"] = "1"
         if kind == VASP_KIND:
             run_in = j.get("run_in") or "host"

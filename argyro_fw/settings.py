@@ -24,7 +24,7 @@ from urllib.parse import quote_plus, unquote, urlsplit, urlunsplit
 
 import yaml
 
-from .db.embedded import ADMIN_DB, EmbeddedServer, admin_user_name
+from .db.embedded import ADMIN_DB, LOOPBACK, EmbeddedServer, admin_user_name
 from .errors import ConfigError, yaml_problem
 
 DEFAULT_DB_NAME = "argyro"
@@ -36,7 +36,7 @@ _DB_KEYS = {"uri", "name", "username", "authsource", "password_env", "password_f
 @dataclass
 class DBSettings:
     """Connection settings without the password (safe to print and to render)."""
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     port: int = 27017
     name: str = DEFAULT_DB_NAME
     username: str | None = None
