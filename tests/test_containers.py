@@ -186,6 +186,18 @@ def test_md_gpu_bench_without_a_gpu_says_so_and_exits_0():
     assert "no GPU" in proc.stdout and "SKIPPED" in proc.stdout
 
 
+def test_mace_gpu_bench_without_a_gpu_says_so_and_exits_0(tmp_path):
+    import shutil as sh
+
+    if sh.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi: bench/mace_gpu.py would run the GPU checks")
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "mace_gpu.py"), "run", str(tmp_path / "inputs"),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no GPU" in proc.stdout and "SKIPPED" in proc.stdout
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
 def test_docker_build_cpu_is_run_or_reported():
     if os.environ.get("ARGYRO_DOCKER_BUILD") != "1":
         print("SKIPPED-BY-DEFAULT: docker build --target cpu runs in .ci/run (containers/ci_docker_build.sh), "
