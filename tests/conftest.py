@@ -61,23 +61,37 @@ def db_server(tmp_path_factory):
     server.stop()
 
 
+def fresh_db(db_server) -> DBSettings:
+    """A database of its own (a new name) on the tests' server; drop it with :func:`drop_db`."""
+    host, port = db_server
+    return DBSettings(host=host, port=port, name=f"t_{uuid.uuid4().hex[:12]}")
+
+
+def drop_db(db: DBSettings) -> None:
+    pymongo.MongoClient(db.host, db.port).drop_database(db.name)
+
+
 @pytest.fixture
 def db_settings(db_server) -> DBSettings:
-    host, port = db_server
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield DBSettings(host=host, port=port, name=name)
-    pymongo.MongoClient(host, port).drop_database(name)
+    db = fresh_db(db_server)
+    yield db
+    drop_db(db)
 
 
-@pytest.fixture
-def cli_env(tmp_path, db_settings):
-    """Environment for CLI subprocesses: own ARGYRO_HOME, the test's database as ARGYRO_DB_URI."""
+def cli_environment(tmp_path: Path, db_settings: DBSettings) -> dict:
+    """Environment for CLI subprocesses: own ARGYRO_HOME, the database as ARGYRO_DB_URI."""
     env = dict(os.environ)
     env["ARGYRO_HOME"] = str(tmp_path / "argyro-home")
     env["ARGYRO_DB_URI"] = f"mongodb://{db_settings.host}:{db_settings.port}/{db_settings.name}"
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     env.pop("ARGYRO_CONFIG", None)
     return env
+
+
+@pytest.fixture
+def cli_env(tmp_path, db_settings):
+    """Environment for CLI subprocesses: own ARGYRO_HOME, the test's database as ARGYRO_DB_URI."""
+    return cli_environment(tmp_path, db_settings)
 
 
 def run(cmd, env, cwd=None, timeout=300, check=True) -> subprocess.CompletedProcess:

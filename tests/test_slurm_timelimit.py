@@ -16,7 +16,8 @@ sleep after each MD step while a flag file exists (tests/standins/throttled.py):
 before Slurm's time limit on any load, as a real step of VASP would be that slow; the flag is removed before the
 second job, which runs the rest at full speed. The uncut reference runs the same inputs unthrottled, beside the
 first job. Each test asserts the cut is Slurm's (JobState TIMEOUT, "DUE TO TIME LIMIT" in the job's stderr) and
-that the first job wrote some but not all frames.
+that the first job wrote some but not all frames. The two runs go at the same time (``cut_runs``): each waits
+about a minute and a half for its cut, once instead of twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,7 +39,7 @@ import yaml
 
 from argyro_fw.launchpad import fworker_file, get_launchpad, qadapter_file
 from argyro_fw.queue.reconcile import ALIVE
-from conftest import BIN, REPO, run
+from conftest import BIN, REPO, cli_environment, drop_db, fresh_db, run
 from test_queue import _wait, slurm  # noqa: F401  (the Slurm fixture: the running one, or started here)
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
@@ -169,9 +171,7 @@ def _rms(a, b) -> float:
     return float(np.sqrt((((diff - np.round(diff)) * 6.88) ** 2).sum(axis=1).mean()))
 
 
-@pytest.mark.timeout(420)
-def test_vasp_aimd_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(
-        slurm, tmp_path, cli_env, db_settings):  # noqa: F811
+def _vasp_aimd_cut_and_continued(tmp_path: Path, cli_env: dict, db_settings) -> None:
     import ase.io
     from pymatgen.io.vasp import Incar, Vasprun
 
@@ -268,9 +268,7 @@ def test_vasp_aimd_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(
 LMP_SLEEP_S = 1.2  # per step while throttled: 100 steps >= 120 s, past any cut
 
 
-@pytest.mark.timeout(480)
-def test_lammps_mliap_md_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(
-        slurm, tmp_path, cli_env, mliap, small_interface):  # noqa: F811
+def _lammps_md_cut_and_continued(tmp_path: Path, cli_env: dict, mliap, small_interface) -> None:
     from fireworks import Firework
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -357,3 +355,37 @@ def test_lammps_mliap_md_cut_by_slurms_time_limit_is_continued_by_the_next_qlaun
     print(f"\nLAMMPS MD: job {first.id} TIMEOUT after step {cut_steps[-1]}/{p.total_steps} (restarts {restarts}), "
           f"job {second.id} continued from restart.{start}; largest deviation from the reference {max(dev):.2e} A; "
           f"cut at {t_cut - t0:.0f} s, test {time.monotonic() - t0:.0f} s")
+
+
+# --- both at once ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cut_runs(slurm, tmp_path_factory, db_server, mliap, small_interface):  # noqa: F811
+    """Both runs at the same time, each with its own folder, database and site (each mostly waits for Slurm's time
+    limit; the node has a CPU for each job): {"vasp" | "lammps": None, or the exception its run raised}."""
+    dbs = {k: fresh_db(db_server) for k in ("vasp", "lammps")}
+    dirs = {k: tmp_path_factory.mktemp(f"timelimit-{k}") for k in dbs}
+    runs = {"vasp": lambda: _vasp_aimd_cut_and_continued(dirs["vasp"], cli_environment(dirs["vasp"], dbs["vasp"]),
+                                                         dbs["vasp"]),
+            "lammps": lambda: _lammps_md_cut_and_continued(dirs["lammps"], cli_environment(dirs["lammps"], dbs["lammps"]),
+                                                           mliap, small_interface)}
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        futures = {k: pool.submit(f) for k, f in runs.items()}
+        outcome = {k: f.exception() for k, f in futures.items()}
+    yield outcome
+    for db in dbs.values():
+        drop_db(db)
+
+
+def _raise_if_failed(exc: BaseException | None) -> None:
+    if exc is not None:
+        raise exc
+
+
+@pytest.mark.timeout(560)  # the first of the two tests waits for both runs
+def test_vasp_aimd_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(cut_runs):
+    _raise_if_failed(cut_runs["vasp"])
+
+
+@pytest.mark.timeout(560)
+def test_lammps_mliap_md_cut_by_slurms_time_limit_is_continued_by_the_next_qlaunch(cut_runs):
+    _raise_if_failed(cut_runs["lammps"])
