@@ -27,6 +27,12 @@ of FireWorks' own ``rlaunch``):
   applied once; a copy of the rerun still running finishes into a COMPLETED firework, which FireWorks does
   not apply twice. A late FIZZLED finish of an archived launch changes nothing.
 - the launches this process has in flight are known (:func:`put_back`), for Ctrl-C (:mod:`argyro_fw.interrupt`).
+- a database outage (the server restarted, a network cut) is waited out (:mod:`argyro_fw.db.outage`, at most
+  ``$ARGYRO_DB_OUTAGE_S``, default 600 s): a running firework's pings and the report of its end wait for the
+  server and go on; a checkout finding no server is tried again; a workflow refresh cut by the outage neither
+  marks the firework FIZZLED nor keeps its workflow locked (FireWorks' handling of an internal error would);
+  a rocket that dies with the connection anyway has its firework rerun by its own worker once the server is
+  back (:func:`riding_out_outages`, around the demo's and ``argyro rlaunch``'s launchers).
 
 :func:`recover` also clears stale workflow locks (a worker killed while it held one leaves ``locked: true``,
 and FireWorks then waits ``WFLOCK_EXPIRATION_SECS`` on every later update of that workflow) and refreshes
@@ -39,6 +45,7 @@ FireWorks' launchpad module loads.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
 import threading
@@ -47,8 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from .db.outage import mark_worker, outage_limit_s, ride_out, wait_for_server
 from .errors import ConfigError
 from .settings import PingSettings
 
@@ -192,6 +200,7 @@ def check_lost_after(lost_after_s: float, ping_s: float, source: str) -> None:
 
 # -- the worker side --------------------------------------------------------------------------------------------
 _inflight: dict[int, tuple[object, int]] = {}  # launch_id -> (launchpad, fw_id) of the rockets of this process
+_torn_checkouts: list[str] = []  # launch dirs of this process's checkouts cut by a lost database connection
 _checkout_lock = threading.Lock()
 _stopping = threading.Event()
 _reporting = threading.local()
@@ -207,32 +216,48 @@ def patch_launchpad(cls) -> None:
     if getattr(cls, "_argyro_recovery", False):
         return
     checkout, complete, ping, from_file = cls.checkout_fw, cls.complete_launch, cls.ping_launch, cls.from_file.__func__
+    refresh = cls._refresh_wf
 
     def checkout_fw(self, fworker, launch_dir, fw_id=None, host=None, ip=None, state="RUNNING"):
         m_fw = launch_id = None
         with _checkout_lock:
             stopping = _stopping.is_set()
             if not stopping:
-                m_fw, launch_id = checkout(self, fworker, launch_dir, fw_id, host, ip, state)
+                mark_worker()
+                # no server selectable: nothing was sent, so the checkout is tried again once the server is back (a
+                # connection lost in the middle is left to riding_out_outages: the checkout may have happened)
+                try:
+                    m_fw, launch_id = ride_out(lambda: checkout(self, fworker, launch_dir, fw_id, host, ip, state),
+                                               self.connection, "a worker's checkout",
+                                               retry_on=ServerSelectionTimeoutError)
+                except ConnectionFailure:
+                    _torn_checkouts.append(str(launch_dir))  # it may have claimed a firework: see rerun_own_launches
+                    raise
                 if m_fw is not None and state == "RUNNING":
                     _inflight[launch_id] = (self, m_fw.fw_id)
-                    self.launches.update_one({"launch_id": launch_id}, {"$set": {WORKER_KEY: worker_record()}})
+                    ride_out(lambda: self.launches.update_one({"launch_id": launch_id},
+                                                              {"$set": {WORKER_KEY: worker_record()}}),
+                             self.connection, "a worker's record")
         if stopping:
             _park()
         return m_fw, launch_id
 
     def ping_launch(self, launch_id, ptime=None, checkpoint=None):
-        ping(self, launch_id, ptime, checkpoint)
-        if launch_id in _inflight:  # FireWorks rewrites the launch on some updates: record the worker again
-            self.launches.update_one({"launch_id": launch_id, "state": "RUNNING"},
-                                     {"$set": {WORKER_KEY: worker_record()}})
+        def once():
+            ping(self, launch_id, ptime, checkpoint)
+            if launch_id in _inflight:  # FireWorks rewrites the launch on some updates: record the worker again
+                self.launches.update_one({"launch_id": launch_id, "state": "RUNNING"},
+                                         {"$set": {WORKER_KEY: worker_record()}})
+
+        ride_out(once, self.connection, "a running firework's ping")  # the ping thread waits out an outage
 
     def complete_launch(self, launch_id, action=None, state="COMPLETED"):
         if _stopping.is_set() and launch_id in _inflight and not getattr(_reporting, "on", False):
             _park()  # interrupted: the firework is put back to READY, never reported
-        fw = self.fireworks.find_one({"archived_launches": launch_id, "launches": {"$ne": launch_id}},
-                                     {"fw_id": 1, "state": 1})
-        out = complete(self, launch_id, action, state)
+        fw = ride_out(lambda: self.fireworks.find_one({"archived_launches": launch_id, "launches": {"$ne": launch_id}},
+                                                      {"fw_id": 1, "state": 1}), self.connection, "a launch's end")
+        # the work is done: its end is reported once the server is back (setting the same states again is harmless)
+        out = ride_out(lambda: complete(self, launch_id, action, state), self.connection, "a launch's end")
         _inflight.pop(launch_id, None)
         if fw is not None and state == "COMPLETED" and fw["state"] in ("READY", "RESERVED", "RUNNING", "FIZZLED"):
             # a late finish of a launch that a rerun archived: adopt it rather than run the firework again
@@ -244,11 +269,36 @@ def patch_launchpad(cls) -> None:
                 self._refresh_wf(fw["fw_id"])
         return out
 
+    def _refresh_wf(self, fw_id):
+        """FireWorks' refresh, except that a lost database connection is raised as it is: FireWorks would mark
+        the firework and its workflow FIZZLED (its handling of an internal error) and keep the workflow locked.
+        The lock taken here is released once the server answers again; the caller rides the outage out."""
+        from fireworks.core.launchpad import LockedWorkflowError, WFLock  # here: this module loads inside FireWorks'
+
+        lock = WFLock(self, fw_id)
+        try:
+            lock.__enter__()
+        except LockedWorkflowError:
+            self.m_logger.info(f"{fw_id=} locked. Can't refresh!")
+            return None
+        try:
+            wf = self.get_wf_by_fw_id_lzyfw(fw_id)
+            self._update_wf(wf, wf.refresh(fw_id))
+        except ConnectionFailure:
+            ride_out(lambda: lock.__exit__(None, None, None), self.connection, "a workflow's lock")
+            raise
+        except Exception:  # FireWorks' own handling of an internal error (FIZZLED, RuntimeError)
+            lock.__exit__(None, None, None)
+            return refresh(self, fw_id)
+        lock.__exit__(None, None, None)
+        return None
+
     def load(kls, filename, *args, **kwargs):
         apply_fw_config(Path(filename).expanduser().parent / FW_CONFIG_FILE)
         return from_file(kls, filename, *args, **kwargs)
 
     cls.checkout_fw, cls.ping_launch, cls.complete_launch = checkout_fw, ping_launch, complete_launch
+    cls._refresh_wf = _refresh_wf
     cls.from_file = classmethod(load)
     cls._argyro_recovery = True
 
@@ -280,6 +330,52 @@ def put_back(message: str) -> tuple[list[int], list[int]]:
         except (PyMongoError, RuntimeError, ValueError):  # no database: `argyro recover` reruns it (dead pid)
             failed.append(fw_id)
     return sorted(done), sorted(failed)
+
+
+def rerun_own_launches(lp) -> list[int]:
+    """Rerun the fireworks of this process's rockets that died with the database connection: those it had in
+    flight (their launches are still RUNNING, and nothing of this process runs them any more) and those a checkout
+    cut in the middle claimed (a launch in that checkout's folder). :func:`recover` (which never touches a live
+    worker's run) goes first, for the workflow lock a cut update may have left (a rerun would wait for it) and for
+    a claim cut before its launch existed. Returns the fw_ids rerun."""
+    active = {"$in": ["RUNNING", "RESERVED"]}
+    rep = recover(lp, observe_s=1.0)
+    rerun = set(rep.orphaned_fw_ids) | set(rep.lost_fw_ids)
+    for launch_id, (_, fw_id) in list(_inflight.items()):
+        _inflight.pop(launch_id, None)
+        if lp.fireworks.find_one({"fw_id": fw_id, "launches": launch_id, "state": active}, {"fw_id": 1}):
+            lp.rerun_fw(fw_id)
+            rerun.add(fw_id)
+    while _torn_checkouts:
+        launch_dir = _torn_checkouts.pop()
+        for launch in lp.launches.find({"launch_dir": launch_dir, "state": active}, {"launch_id": 1, "fw_id": 1}):
+            if lp.fireworks.find_one({"fw_id": launch["fw_id"], "launches": launch["launch_id"], "state": active},
+                                     {"fw_id": 1}):
+                lp.rerun_fw(launch["fw_id"])
+                rerun.add(launch["fw_id"])
+    return sorted(rerun)
+
+
+def riding_out_outages(launch):
+    """FireWorks' ``rapidfire`` or ``launch_rocket`` (launchpad first), made to wait out a database outage: when
+    the connection is lost and the server answers again within :func:`~argyro_fw.db.outage.outage_limit_s`, the
+    fireworks of this process's rockets that died with it are rerun (:func:`rerun_own_launches`) and the launcher
+    goes on; past the limit the error is raised."""
+    @functools.wraps(launch)
+    def wrapper(launchpad, *args, **kwargs):
+        deadline = time.monotonic() + outage_limit_s()
+        while True:
+            try:
+                return launch(launchpad, *args, **kwargs)
+            except ConnectionFailure:
+                left = deadline - time.monotonic()
+                if left <= 0 or not wait_for_server(launchpad.connection, left, "the worker"):
+                    raise
+                rerun = ride_out(lambda: rerun_own_launches(launchpad), launchpad.connection, "the worker")
+                launchpad.m_logger.warning(f"argyro: the database came back; fireworks {rerun} of this worker's rockets "
+                                           "that died with the connection are rerun, and the worker goes on")
+
+    return wrapper
 
 
 def inflight_fw_ids() -> list[int]:

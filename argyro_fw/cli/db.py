@@ -27,7 +27,9 @@ def register(sub) -> None:
         "user argyro-<login> with a random password in DIR/admin.password (mode 0600); argyro's commands and the "
         "launchpad files of `argyro init` read it from there. DIR and its files are private to you (0700/0600).")
     s.add_argument("--path", metavar="DIR", help=path_help)
-    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    s.add_argument("--port", type=int, default=None,
+                   help=f"TCP port (default: the port of DIR's last start, so that a restart after a crash keeps the "
+                   f"launchpad files valid; {DEFAULT_PORT} for a new DIR)")
     s.add_argument("--host", default=LOOPBACK, metavar="ADDR",
                    help="address to listen on (default 127.0.0.1, this machine only); an address the compute nodes "
                    "reach (the login node's cluster-network address) lets jobs on them use it: authentication "
@@ -62,7 +64,8 @@ def cmd_start(args) -> int:
     server = EmbeddedServer(args.path, host=args.host)
     if args.no_auth:
         print(NO_AUTH_WARNING.format(path=server.path), file=sys.stderr)
-    st = server.start(port=args.port, auth=not args.no_auth, tls=args.tls)
+    port = server.recorded_port() if args.port is None else args.port
+    st = server.start(port=port, auth=not args.no_auth, tls=args.tls)
     login = f"; admin {st.username}, password in {server.password_file}" if st.auth else "; NO authentication"
     if args.tls:
         login += f"; TLS, certificate {server.tls_cert_file}"

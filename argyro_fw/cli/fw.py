@@ -280,9 +280,13 @@ def passthrough(command: str, argv: list[str]) -> int:
         from fireworks.scripts import rlaunch_run
 
         from ..interrupt import install_rockets, rockets_handler
+        from ..recovery import riding_out_outages
 
         # FireWorks' own handler raises SystemExit inside the running task, which FIZZLES its firework
         rlaunch_run.handle_interrupt = rockets_handler
+        # a database restart is waited out: the worker goes on (argyro_fw.recovery)
+        rlaunch_run.rapidfire = riding_out_outages(rlaunch_run.rapidfire)
+        rlaunch_run.launch_rocket = riding_out_outages(rlaunch_run.launch_rocket)
         entry = rlaunch_run.rlaunch
         restore = install_rockets(lambda done, left: _rlaunch_hint(argv, done, left), sys.stderr.write)
     else:

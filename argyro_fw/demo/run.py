@@ -28,7 +28,7 @@ from ..errors import ArgyroError, ConfigError, DatabaseError
 from ..flows.study import initial_workflow
 from ..interrupt import install_rockets
 from ..launchpad import DEFAULT_LAUNCHPAD, DEFAULT_LAUNCHPAD_DIR, FWORKER_FILE, get_launchpad, init_files
-from ..recovery import configured_ping, recover
+from ..recovery import configured_ping, recover, riding_out_outages
 from ..report import STATES, results_rows, results_table, stage_progress, study_tables, write_report
 from ..results import study_names
 from ..settings import embedded_settings
@@ -77,7 +77,7 @@ def run_demo(directory: str | Path = "demo-output", config: str | Path | None = 
     d.mkdir(parents=True, exist_ok=True)
     _take_demo_lock(d)
     try:
-        return _run_demo(d, config, FWorker, rapidfire)
+        return _run_demo(d, config, FWorker, riding_out_outages(rapidfire))  # waits out a database restart
     finally:
         (d / "demo.pid").unlink(missing_ok=True)
 

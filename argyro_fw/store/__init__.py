@@ -26,6 +26,7 @@ collection                one document per                              keyed by
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from bson import ObjectId
 
 from .. import __version__
 from ..core.serialise import as_structure, to_plain
+from ..db.outage import in_worker, ride_out
 from ..settings import DBSettings, resolve
 
 
@@ -124,6 +126,18 @@ def database(fw_spec: dict | None = None, settings: DBSettings | None = None):
 
 # ------------------------------------------------------------------------------------------ writes
 
+def _riding_out(fn):
+    """A store function (the database first) that, in a worker process, waits out a database outage and is called
+    again (:mod:`argyro_fw.db.outage`: every write here is an upsert by key or a whole replacement, every read a read)."""
+    @functools.wraps(fn)
+    def wrapper(db, *args, **kwargs):
+        if not in_worker():
+            return fn(db, *args, **kwargs)
+        return ride_out(lambda: fn(db, *args, **kwargs), db.client, f"store.{fn.__name__}")
+
+    return wrapper
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -143,12 +157,14 @@ def _upsert(db, schema: Schema, doc: dict) -> Any:
     return db[schema.name].find_one(flt, {"_id": 1})["_id"]
 
 
+@_riding_out
 def ensure_indexes(db) -> None:
     """Unique indexes on every collection's key (idempotent)."""
     for s in SCHEMAS.values():
         db[s.name].create_index([(k, 1) for k in s.key], unique=s.unique)
 
 
+@_riding_out
 def put_structures(db, study: str, kind: str, items: Iterable[tuple[str, Any, dict]]) -> list[str]:
     """One ``structures`` document per (label, pymatgen Structure, metadata), keyed ``STUDY/LABEL``."""
     now = _now()
@@ -161,6 +177,7 @@ def put_structures(db, study: str, kind: str, items: Iterable[tuple[str, Any, di
     return [d["key"] for d in docs]
 
 
+@_riding_out
 def get_structure(db, study: str, label: str):
     """The stored pymatgen Structure ``STUDY/LABEL``; a named error if it is not there."""
     doc = db[STRUCTURES.name].find_one({"key": f"{study}/{label}"}, {"structure": 1})
@@ -169,6 +186,7 @@ def get_structure(db, study: str, label: str):
     return as_structure(doc["structure"])
 
 
+@_riding_out
 def put_calculation(db, doc: dict) -> Any:
     """One ``calculations`` document (keyed by engine, label, directory, input checksum); returns its _id.
 
@@ -184,6 +202,7 @@ def put_calculation(db, doc: dict) -> Any:
     return _upsert(db, CALCULATIONS, d)
 
 
+@_riding_out
 def find_calculation(db, calc_id: str | None = None, label: str | None = None, engine: str | None = None,
                      projection: dict | None = None) -> dict | None:
     """A calculation by its _id, or the newest one with ``label`` (and ``engine`` if given)."""
@@ -193,16 +212,19 @@ def find_calculation(db, calc_id: str | None = None, label: str | None = None, e
     return db[CALCULATIONS.name].find_one(flt, projection, sort=[("completed_at", -1)])
 
 
+@_riding_out
 def get_label(db, h: str) -> dict | None:
     return db[LABELS.name].find_one({"hash": h})
 
 
+@_riding_out
 def labelled_hashes(db, hashes: Iterable[str] | None = None) -> set[str]:
     """The hashes (of ``hashes``, or all) that have a label."""
     flt = {} if hashes is None else {"hash": {"$in": list(hashes)}}
     return {d["hash"] for d in db[LABELS.name].find(flt, {"hash": 1})}
 
 
+@_riding_out
 def put_label(db, h: str, energy: float, forces, stress, labeller: str, n_atoms: int, **extra) -> dict:
     """Store a frame's label once (the first one wins: a label is never recomputed or replaced)."""
     doc = _checked(LABELS, to_plain({"hash": h, "energy": float(energy), "forces": forces, "stress": stress,
@@ -223,12 +245,14 @@ class LabelCache:
         return put_label(self.db, h, energy, forces, stress, labeller, n_atoms)
 
 
+@_riding_out
 def update_study(db, study: str, fields: dict) -> None:
     """Set ``fields`` (dotted paths allowed) on the study's document."""
     db[STUDIES.name].update_one({"name": study}, {"$set": to_plain(fields) | {"name": study, "updated_at": _now()}},
                                 upsert=True)
 
 
+@_riding_out
 def put_surface_energies(db, study: str, rows: list[dict]) -> None:
     """The study's ranked terminations (``rows`` in rank order); replaces the study's earlier ranking."""
     now = _now()
@@ -239,18 +263,22 @@ def put_surface_energies(db, study: str, rows: list[dict]) -> None:
         db[SURFACE_ENERGIES.name].insert_many(docs)
 
 
+@_riding_out
 def put_interface(db, study: str, key: str, doc: dict) -> Any:
     return _upsert(db, INTERFACES, to_plain(dict(doc, study=study, key=key)))
 
 
+@_riding_out
 def update_interface(db, study: str, key: str, fields: dict) -> None:
     db[INTERFACES.name].update_one({"study": study, "key": key}, {"$set": to_plain(fields)})
 
 
+@_riding_out
 def put_al_iteration(db, record: dict) -> Any:
     return _upsert(db, AL_ITERATIONS, to_plain(record))
 
 
+@_riding_out
 def put_analysis(db, summary: dict, h5_path, trajectory, interface: str | None = None,
                  temperature_K: float | None = None, extra: dict | None = None) -> Any:
     """The summary of one analysed trajectory, keyed by its HDF5 path (absolute); returns its _id."""
@@ -261,12 +289,14 @@ def put_analysis(db, summary: dict, h5_path, trajectory, interface: str | None =
     return _upsert(db, ANALYSES, doc)
 
 
+@_riding_out
 def put_diffusion(db, doc: dict) -> Any:
     return _upsert(db, DIFFUSION, to_plain(doc))
 
 
 # ------------------------------------------------------------------------------------------- reads
 
+@_riding_out
 def read(db, collection: str, query: dict | None = None, sort: list | str | None = None,
          projection: dict | None = None) -> list[dict]:
     """Documents of one of :data:`SCHEMAS`' collections (a named error for any other name)."""
@@ -278,11 +308,13 @@ def read(db, collection: str, query: dict | None = None, sort: list | str | None
     return list(cur)
 
 
+@_riding_out
 def find_one(db, collection: str, query: dict, projection: dict | None = None) -> dict | None:
     if collection not in SCHEMAS:
         raise ValueError(f"store: unknown collection {collection!r} (known: {', '.join(SCHEMAS)})")
     return db[collection].find_one(query, projection)
 
 
+@_riding_out
 def count(db, collection: str, query: dict | None = None) -> int:
     return db[collection].count_documents(query or {})
