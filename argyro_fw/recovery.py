@@ -360,16 +360,14 @@ def riding_out_outages(launch):
     """FireWorks' ``rapidfire`` or ``launch_rocket`` (launchpad first), made to wait out a database outage: when
     the connection is lost and the server answers again within :func:`~argyro_fw.db.outage.outage_limit_s`, the
     fireworks of this process's rockets that died with it are rerun (:func:`rerun_own_launches`) and the launcher
-    goes on; past the limit the error is raised."""
+    goes on; past the limit the error is raised. The limit holds for each outage (a worker runs for days)."""
     @functools.wraps(launch)
     def wrapper(launchpad, *args, **kwargs):
-        deadline = time.monotonic() + outage_limit_s()
         while True:
             try:
                 return launch(launchpad, *args, **kwargs)
             except ConnectionFailure:
-                left = deadline - time.monotonic()
-                if left <= 0 or not wait_for_server(launchpad.connection, left, "the worker"):
+                if not wait_for_server(launchpad.connection, outage_limit_s(), "the worker"):
                     raise
                 rerun = ride_out(lambda: rerun_own_launches(launchpad), launchpad.connection, "the worker")
                 launchpad.m_logger.warning(f"argyro: the database came back; fireworks {rerun} of this worker's rockets "

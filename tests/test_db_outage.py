@@ -189,3 +189,23 @@ def test_the_wait_is_bounded_and_a_command_does_not_wait(site, tmp_path):
     output = _finish(again, 120)
     assert again.returncode == 0, output[-2000:]
     assert {f["state"] for f in lp.fireworks.find({})} == {"COMPLETED"}
+
+
+def test_the_limit_holds_for_each_outage_not_from_the_start(db_settings, monkeypatch):
+    """A worker that has run longer than $ARGYRO_DB_OUTAGE_S still waits out its next outage."""
+    from pymongo.errors import AutoReconnect
+
+    from argyro_fw.recovery import riding_out_outages
+
+    monkeypatch.setenv("ARGYRO_DB_OUTAGE_S", "1")
+    lp = get_launchpad(settings=db_settings)
+    calls = []
+
+    def launcher(launchpad):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            time.sleep(1.5)  # longer than the limit, then the connection is lost once (the server answers again)
+            raise AutoReconnect("connection closed")
+        return "went on"
+
+    assert riding_out_outages(launcher)(lp) == "went on" and len(calls) == 2
