@@ -42,6 +42,14 @@ QUOTAS = {"worker": 2, "md": 1, "database": 4, "training": 2}
 MD_STAGES = ("md", "bulk-md")
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 @dataclass
 class Kill:
     t_s: float  # seconds after the start
@@ -168,8 +176,10 @@ class ChaosRun:
 
     def _kill_database(self, what: str) -> None:
         pid = self.server_pid()
+        if pid is None:
+            raise RuntimeError(f"no pid file of the database in {self.d / 'db'}")
         os.kill(pid, signal.SIGKILL)
-        while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0:
+        while _running(pid):
             time.sleep(0.05)
         k = Kill(self.now(), "database", pid, what, "argyro db start --path DIR/db")
         p = subprocess.run([str(BIN / "argyro"), "db", "start", "--path", str(self.d / "db")], env=self.env,
@@ -242,8 +252,8 @@ class ChaosRun:
                 if rc == 0 and states and all(s == "COMPLETED" for s in states):
                     self.log(f"study complete: {len(states)} fireworks COMPLETED")
                     return True
-                if rc != 0:
-                    self.worker_failures.append(f"exit {rc}: {self.last_out[-1500:]}")
+                if rc != 0 and "Traceback" in self.last_out:  # (a worker that ran out of work, its trainings
+                    self.worker_failures.append(f"exit {rc}: {self.last_out[-1500:]}")  # killed, ends with 1)
                 self.log(f"worker ended (exit {rc}), {len(fizzled)} rerun: starting it again")
                 self.start_worker()
                 continue

@@ -74,7 +74,12 @@ def _workflow(lp, side: Path) -> None:
 def _kill_server(path: Path) -> None:
     pid = int((path / "secantusd.pid").read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
-    while Path(f"/proc/{pid}").exists() and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text():
+    while True:  # until it is gone or a zombie
+        try:
+            if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+                break
+        except OSError:
+            break
         time.sleep(0.05)
 
 

@@ -4,7 +4,8 @@ worker, its firework or the study's records.
 :func:`ride_out` calls a function; when the connection to the server is lost (pymongo's ``ConnectionFailure``:
 the server closed the connection, or none answered within the client's selection timeout) it waits for the
 server to answer ``ping`` again (every second, at most :func:`outage_limit_s`: ``$ARGYRO_DB_OUTAGE_S``,
-default 600 s) and calls the function again; past the limit the error is raised. It is used only for calls
+default 600 s, for each wait: a worker whose store call, report and launcher each meet the same long outage
+waits up to a few times that) and calls the function again; past the limit the error is raised. It is used only for calls
 that may be repeated: the results store's writes are upserts by key and its reads are reads; FireWorks' ping
 and completion of a launch set the same values again (:mod:`argyro_fw.recovery`). The store does it only in a
 worker process (:func:`mark_worker`): interactive commands keep failing at once with a named error.
