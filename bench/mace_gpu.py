@@ -333,7 +333,10 @@ def run(d: Path, out: Path, device: str, cpu_calls: int, skip_speed: bool, speed
         failures.append(f"{type(exc).__name__}: {str(exc)[-600:]}")
     if not skip_speed:
         print(f"one force call on the MLMD cell, medium MACE (random weights), timestep {TIMESTEP_FS:g} fs:", flush=True)
-        speed(d, device, res, cpu_calls)
+        try:
+            speed(d, device, res, cpu_calls)
+        except Exception as exc:  # the checks above still get their JSON and verdict
+            failures.append(f"speed: {type(exc).__name__}: {str(exc)[-600:]}")
     res["failures"] = failures
     (out / "mace_gpu.json").write_text(json.dumps(res, indent=1))
     if failures:
