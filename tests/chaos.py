@@ -8,8 +8,9 @@ What is killed, and the documented recovery after each (README, "Running on a cl
   -> `argyro demo` again; the run continues from its newest restart file;
 - ``database``: the embedded MongoDB server (SIGKILL to its pid) -> `argyro db start --path DIR/db` (the same port);
   the worker is left alone and must ride it out;
-- ``training``: a firework's ``mace_run_train`` child, once it has written a checkpoint and before it has written
-  its model -> the firework fails
+- ``training``: a study training's ``mace_run_train`` child (committee or final model: ``--restart_latest``; not the
+  demo's toy foundation model), once it has written a checkpoint and before it has written its model -> the firework
+  fails
   (FIZZLED); `argyro lpad rerun_fws -i ID` (and `argyro demo` again if the worker has run out of work); the rerun
   resumes from the newest checkpoint (``--restart_latest``).
 
@@ -142,8 +143,9 @@ class ChaosRun:
                 continue
             try:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
-                if not any(c.endswith(b"mace_run_train") for c in cmd[:2]) or os.getsid(int(proc.name)) != self.worker.pid:
-                    continue
+                if (not any(c.endswith(b"mace_run_train") for c in cmd[:2]) or b"--restart_latest" not in cmd
+                        or os.getsid(int(proc.name)) != self.worker.pid):
+                    continue  # (the study's trainings resume: committee and final; the demo's toy foundation does not)
                 cwd = Path(os.readlink(proc / "cwd"))
             except (OSError, ProcessLookupError):
                 continue
