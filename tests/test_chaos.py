@@ -140,9 +140,8 @@ def test_demo_study_under_seeded_kills(tmp_path):
         hashes = [lab["hash"] for lab in db.labels.find({}, {"hash": 1})]
         assert len(hashes) == len(set(hashes))
         # one analysis document per MD run, and each merged trajectory holds every dumped step once
-        md_dirs = {fw["spec"]["argyro_stage"]: [] for fw in db.fireworks.find({"spec.argyro_stage": {"$in": list(MD_STAGES)}})}
-        for fw in db.fireworks.find({"spec.argyro_stage": {"$in": list(MD_STAGES)}}):
-            md_dirs[fw["spec"]["argyro_stage"]] += [Path(t["run_dir"]) for t in fw["spec"]["_tasks"] if t.get("run_dir")]
+        md_dirs = {stage: [Path(t["run_dir"]) for fw in db.fireworks.find({"spec.argyro_stage": stage})
+                           for t in fw["spec"]["_tasks"] if t.get("run_dir")] for stage in MD_STAGES}
         # (the first interface's 400 K run is analysed twice: at its end and after its extension, as undisturbed)
         def analyses(d: Path) -> list[tuple[str, str]]:
             return sorted((str(Path(a["trajectory"]).resolve().relative_to(d.resolve())), Path(a["h5_path"]).name)
@@ -151,7 +150,7 @@ def test_demo_study_under_seeded_kills(tmp_path):
         assert analyses(chaos.d) == analyses(ref), (analyses(chaos.d), analyses(ref))
         assert {str((chaos.d / t).resolve()) for t, _ in analyses(chaos.d)} == {
             str((d / "traj.lammpstrj").resolve()) for d in md_dirs["md"]}
-        for d in md_dirs["md"] + md_dirs.get("bulk-md", []):
+        for d in md_dirs["md"] + md_dirs["bulk-md"]:
             got, want = _steps_once(d)
             assert got == want, (d, got[:5], len(got), len(want))
         # every killed training resumed from its checkpoint when its firework was rerun

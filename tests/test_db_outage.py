@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
+from chaos import _running
 from conftest import BIN, free_port, run
 from fireworks import Firework, PyTask, ScriptTask, Workflow
 
@@ -74,12 +75,7 @@ def _workflow(lp, side: Path) -> None:
 def _kill_server(path: Path) -> None:
     pid = int((path / "secantusd.pid").read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
-    while True:  # until it is gone or a zombie
-        try:
-            if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
-                break
-        except OSError:
-            break
+    while _running(pid):  # until it is gone or a zombie
         time.sleep(0.05)
 
 

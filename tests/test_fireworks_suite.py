@@ -41,7 +41,7 @@ def server_27017(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def suite_result(tmp_path_factory):
+def suite_result():
     """(result, output) of tests/fireworks_suite.py: the run `.ci/run` made beside the rehearsal (its result file and
     log in $ARGYRO_FIREWORKS_SUITE_JSON / _LOG), else a run here against localhost:27017."""
     done = os.environ.get("ARGYRO_FIREWORKS_SUITE_JSON")

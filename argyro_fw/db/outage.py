@@ -5,8 +5,8 @@ worker, its firework or the study's records.
 the server closed the connection, or none answered within the client's selection timeout) it waits for the
 server to answer ``ping`` again (every second, at most :func:`outage_limit_s`: ``$ARGYRO_DB_OUTAGE_S``,
 default 600 s, for each wait: a worker whose store call, report and launcher each meet the same long outage
-waits up to a few times that) and calls the function again; past the limit the error is raised. It is used only for calls
-that may be repeated: the results store's writes are upserts by key and its reads are reads; FireWorks' ping
+waits up to a few times that) and calls the function again; past the limit the error is raised. It is used
+only for calls that may be repeated: the results store's writes are upserts by key and its reads are reads; FireWorks' ping
 and completion of a launch set the same values again (:mod:`argyro_fw.recovery`). The store does it only in a
 worker process (:func:`mark_worker`): interactive commands keep failing at once with a named error.
 """
@@ -71,14 +71,13 @@ def wait_for_server(client, limit_s: float, what: str) -> bool:
             time.sleep(1.0)
 
 
-def ride_out(fn: Callable[[], T], client, what: str, retry_on: type[BaseException] | tuple = ConnectionFailure,
-             limit_s: float | None = None) -> T:
-    """``fn()``, called again after the server is back when it fails with ``retry_on`` (module docstring)."""
-    deadline = time.monotonic() + (outage_limit_s() if limit_s is None else limit_s)
+def ride_out(fn: Callable[[], T], client, what: str) -> T:
+    """``fn()``, called again after the server is back when the connection is lost (module docstring)."""
+    deadline = time.monotonic() + outage_limit_s()
     while True:
         try:
             return fn()
-        except retry_on:
+        except ConnectionFailure:
             left = deadline - time.monotonic()
             if left <= 0 or not wait_for_server(client, left, what):
                 raise
