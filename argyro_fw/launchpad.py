@@ -44,6 +44,7 @@ def init_files(
     logdir: str | None = None,
     profile: dict | None = None,
     argyro_cmd: str | None = None,
+    offline: bool = False,
 ) -> list[Path]:
     """Render my_launchpad.yaml, my_fworker.yaml, my_qadapter.yaml and FW_config.yaml (the ping interval,
     :mod:`argyro_fw.recovery`) into ``directory``, and for a
@@ -52,10 +53,15 @@ def init_files(
 
     No password is ever written: FireWorks gets it at run time through :mod:`argyro_fw.compat`.
     Every file is rendered and checked (each adapter renders its job script) before any is written.
-    Returns the paths written.
+    ``offline``: compute nodes with no route to the database: jobs run ``rlaunch ... singleshot --offline`` and
+    the adapters name the results database the login node stages each firework's reads from (``qlaunch -r``,
+    then ``argyro collect``; :mod:`argyro_fw.collect`). Returns the paths written.
     """
     if site not in SITES:
         raise ConfigError(f"--site {site!r}: expected one of {', '.join(SITES)}")
+    if offline and site == "local":
+        raise ConfigError("--compute-nodes offline needs a batch site (--site slurm|pbs): a local worker reaches "
+                          "the database")
     d = Path(directory).expanduser().resolve()
     worker = worker_name or f"argyro-{site}"
     plan: Site = resolve(profile, site, argyro_cmd)
@@ -72,11 +78,12 @@ def init_files(
         site=site,
         launchpad_file=str(d / LAUNCHPAD_FILE),
         vasp_cmd=plan.vasp_cmd,
+        offline=offline,
     )
 
     def pair(job, fw_name: str, qa_name: str, worker: str) -> dict[str, str]:
         c = dict(ctx, kind=job.kind, worker_name=worker, fworker_file=str(d / fw_name), run_in=job.run_in,
-                 qadapter=job.qadapter, rocket_launch=rocket_launch(job, str(d / LAUNCHPAD_FILE), str(d / fw_name)))
+                 qadapter=job.qadapter, rocket_launch=rocket_launch(job, str(d / LAUNCHPAD_FILE), str(d / fw_name), offline))
         out = {fw_name: render("launchpad/my_fworker.yaml.j2", **c)}
         if qa_name:
             out[qa_name] = render(f"launchpad/my_qadapter.{site}.yaml.j2", **c)

@@ -59,6 +59,8 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .db.outage import mark_worker, outage_limit_s, ride_out, wait_for_server
 from .errors import ConfigError
+from .offline_runs import offline_launch_state
+from .queue.reconcile import stale_locks
 from .settings import PingSettings
 
 #: FireWorks' settings file that `argyro init` writes beside the launchpad files
@@ -392,22 +394,6 @@ def inflight_fw_ids() -> list[int]:
 
 
 # -- recover ----------------------------------------------------------------------------------------------------
-def stale_locks(lp, observe_s: float = 2.0) -> list[int]:
-    """Workflow ids (first node) locked now and still locked ``observe_s`` seconds later.
-
-    Live workers hold a lock for milliseconds; a lock that persists was left by a dead process.
-    """
-    def locked():
-        return {d["_id"]: d["nodes"][0] for d in lp.workflows.find({"locked": True}, {"nodes": 1})}
-
-    first = locked()
-    if not first:
-        return []
-    time.sleep(observe_s)
-    second = locked()
-    return sorted(first[k] for k in first.keys() & second.keys())
-
-
 def orphaned_fireworks(lp) -> set[int]:
     """RESERVED/RUNNING fireworks with no RESERVED/RUNNING launch document.
 
@@ -424,7 +410,7 @@ def lost_launches(lp, ping_s: float, lost_after_s: float, rep: RecoveryReport | 
     min_pings = PingSettings().min_pings
     now = datetime.datetime.now(datetime.UTC)
     lost = []
-    fields = {"launch_id": 1, "fw_id": 1, "state_history": 1, WORKER_KEY: 1}
+    fields = {"launch_id": 1, "fw_id": 1, "state_history": 1, "launch_dir": 1, WORKER_KEY: 1}
     for launch in lp.launches.find({"state": "RUNNING"}, fields):
         rec = launch.get(WORKER_KEY)
         verdict = liveness(rec)
@@ -435,6 +421,14 @@ def lost_launches(lp, ping_s: float, lost_after_s: float, rep: RecoveryReport | 
         if verdict == "unknown":
             expiry = max(lost_after_s, min_pings * float(rec["ping_s"])) if rec and rec.get("ping_s") else lost_after_s
             last = _last_ping(launch)
+            offline = offline_launch_state(lp, launch)
+            if offline is not None:  # an offline launch pings into its folder; one that ended waits for `argyro collect`
+                ended, ping = offline
+                if ended:
+                    if rep is not None:
+                        rep.waiting_fw_ids.append(launch["fw_id"])
+                    continue
+                last = max(t for t in (last, ping) if t is not None) if (last or ping) else None
             if last is not None and (now - last).total_seconds() <= expiry:
                 if rep is not None:
                     rep.waiting_fw_ids.append(launch["fw_id"])

@@ -157,3 +157,55 @@ def mliap(tmp_path_factory, tiny_model):
     model = d / "final.model"
     shutil.copy(tiny_model, model)
     return model, Path(convert_to_mliap(model))
+
+
+class OfflineDemo:
+    """The demo study run offline by tests/offline_run.py in the background (started at the first test that asks)."""
+
+    def __init__(self, d: Path, env: dict, reuse: bool = False):
+        self.d, self.env, self.log = d, env, d / "offline_run.log"
+        self.proc = None
+        self.rc = 0 if reuse else None
+        if not reuse:
+            d.mkdir(parents=True)
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "offline_run.py"), str(d)],
+                                         env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                                         start_new_session=True)
+
+    def listening(self, timeout: float = 120.0) -> None:
+        """Wait until its database listens (so that a run started next does not pick the same port)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.proc is not None and "[1/4] embedded database" not in self.output():
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.output()[-3000:]
+            time.sleep(0.2)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def wait(self, timeout: float = 1800.0) -> int:
+        if self.rc is None:
+            self.rc = self.proc.wait(timeout=timeout)
+        return self.rc
+
+
+@pytest.fixture(scope="session")
+def offline_demo(tmp_path_factory):
+    """The demo study with every firework run offline (tests/offline_run.py), in the background from the first test
+    that asks for it; ``$ARGYRO_OFFLINE_DEMO`` names a finished run's folder to reuse instead. Its folder has the
+    layout of `argyro demo`'s (tests/test_chaos.py compares its chaos run with it)."""
+    reuse = os.environ.get("ARGYRO_OFFLINE_DEMO")
+    if reuse:
+        yield OfflineDemo(Path(reuse), dict(os.environ), reuse=True)
+        return
+    d = tmp_path_factory.mktemp("offline") / "demo"
+    env = {k: v for k, v in os.environ.items() if k not in ("ARGYRO_DB_URI", "ARGYRO_CONFIG")}
+    env.update(ARGYRO_HOME=str(d.parent / "home"), OMP_NUM_THREADS="1")  # one thread per job, as the chaos run's
+    run = OfflineDemo(d, env)
+    try:
+        yield run
+    finally:
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, 9)
+        subprocess.run([str(BIN / "argyro"), "db", "stop", "--path", str(d / "db")], env=env, capture_output=True)

@@ -9,15 +9,16 @@ phase and isolated-atom energies, surface energies, interface energies: CHGNet s
 undisturbed run. The tables that do (AL, validation, diffusion) are printed beside the undisturbed run's: a training
 resumed from its checkpoint is not bit-identical to an uninterrupted one.
 
-The undisturbed run: `argyro demo` in its own folder, started beside the chaos run (the two share the 2 cores; the
-kill moments follow the chaos run's own progress), or the finished demo folder named by ``$ARGYRO_DEMO_REFERENCE``.
+The undisturbed run is the demo study run offline (tests/offline_run.py, the ``offline_demo`` fixture: every firework
+a job with no route to the database, its results collected; tests/test_offline.py checks the rest of it), started
+beside the chaos run (they share the 2 cores; the kill moments follow the chaos run's own progress). So the comparison
+below also holds issue 18 item 2b's "the same tables as an online run" for the offline run.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -75,24 +76,6 @@ def trained_tables(db) -> dict[str, float]:
     return out
 
 
-def _start_reference(tmp_path: Path, env: dict) -> tuple[Path, subprocess.Popen | None]:
-    """The undisturbed run: $ARGYRO_DEMO_REFERENCE (a finished demo folder), else `argyro demo` started here beside the
-    chaos run (its own folder, database and ARGYRO_HOME)."""
-    ref = os.environ.get("ARGYRO_DEMO_REFERENCE")
-    if ref:
-        return Path(ref), None
-    d = tmp_path / "reference"
-    d.mkdir()
-    proc = subprocess.Popen([str(BIN / "argyro"), "demo", "--dir", str(d)], env=dict(env, ARGYRO_HOME=str(d / "home")),
-                            stdout=open(d / "demo.log", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                            start_new_session=True)
-    deadline = time.monotonic() + 120  # its database listens before the chaos run's picks a port (no race for it)
-    while "[1/4] embedded database" not in (d / "demo.log").read_text():
-        assert proc.poll() is None and time.monotonic() < deadline, (d / "demo.log").read_text()[-3000:]
-        time.sleep(0.2)
-    return d, proc
-
-
 def _steps_once(run_dir: Path) -> tuple[list[int], list[int]]:
     """(steps of the merged trajectory, the steps the protocol dumps)."""
     from argyro_fw.analysis.trajectory import dump_frames
@@ -105,21 +88,19 @@ def _steps_once(run_dir: Path) -> tuple[list[int], list[int]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
-def test_demo_study_under_seeded_kills(tmp_path):
+def test_demo_study_under_seeded_kills(tmp_path, offline_demo):
     env = _env(tmp_path)
     started = []
     try:
-        ref, ref_proc = _start_reference(tmp_path, env)
-        if ref_proc is not None:
-            started.append(ref)
+        offline_demo.listening()
+        ref = offline_demo.d
         chaos = ChaosRun(tmp_path / "demo", seed=SEED, env=env, budget_s=1200)
         started.append(chaos.d)
         ok = chaos.run()
         chaos.print_report()
-        if ref_proc is not None:
-            assert ref_proc.wait(timeout=1200) == 0, (ref / "demo.log").read_text()[-3000:]
+        assert offline_demo.wait(timeout=1800) == 0, offline_demo.output()[-3000:]
         st = _db(ref).studies.find_one({"name": "demo"})
-        assert st and st.get("complete"), f"{ref}: the undisturbed demo study is not complete (see its log)"
+        assert st and st.get("complete"), f"{ref}: the undisturbed (offline) demo study is not complete (see its log)"
         assert ok, f"the study did not complete within the budget:\n{chaos.last_out[-3000:]}"
         assert not chaos.worker_failures, chaos.worker_failures  # a database restart is waited out, never fatal
         # the only fireworks that failed are the killed trainings' (a database restart FIZZLES nothing)
@@ -161,7 +142,7 @@ def test_demo_study_under_seeded_kills(tmp_path):
         # the tables no training enters equal the undisturbed run's; the rest side by side
         want, got = deterministic_tables(_db(ref)), deterministic_tables(db)
         assert set(got) == set(want)
-        print(f"\n{'quantity':52s} {'undisturbed':>16s} {'chaos':>16s}")
+        print(f"\n{'quantity':52s} {'offline':>16s} {'chaos':>16s}")
         for k in sorted(want):
             print(f"{k:52s} {want[k]:16.8f} {got[k]:16.8f}")
         bad = {k: (want[k], got[k]) for k in want if not np.isclose(got[k], want[k], rtol=1e-7, atol=1e-8)}
@@ -170,7 +151,5 @@ def test_demo_study_under_seeded_kills(tmp_path):
         for k in sorted(tw):
             print(f"{k:52s} {tw[k]:16.6g} {tg.get(k, float('nan')):16.6g}  (a training enters it: shown, not compared)")
     finally:
-        if "ref_proc" in locals() and ref_proc is not None and ref_proc.poll() is None:
-            os.killpg(ref_proc.pid, 9)
         for d in started:
             subprocess.run([str(BIN / "argyro"), "db", "stop", "--path", str(d / "db")], env=env, capture_output=True)

@@ -187,3 +187,23 @@ def test_reconcile_takes_the_exact_job_before_a_stale_job_id_file(tmp_path):
     assert _job_id(older) == "101"
     assert _job_id({"state": "RUNNING", "launch_dir": str(tmp_path / "none"),
                     "state_history": [{"reservation_id": "7"}]}) == "7"
+
+
+def test_reconcile_clears_the_lock_a_killed_job_left(tmp_path, db_settings):
+    """A job killed inside a workflow update (scancel during a checkout) leaves the workflow locked; FireWorks' rerun
+    would wait 5 minutes for that lock. reconcile clears a lock that stays held and reruns the firework at once."""
+    from fireworks import Firework, FWorker, LaunchPad, ScriptTask
+
+    from argyro_fw.queue.reconcile import reconcile
+
+    lp = LaunchPad(host=db_settings.host, port=db_settings.port, name=db_settings.name)
+    lp.reset("", require_password=False)
+    lp.add_wf(Firework(ScriptTask.from_str("sleep 300"), name="long"))
+    fw, launch_id = lp.checkout_fw(FWorker(), str(tmp_path))
+    (tmp_path / ".argyro_job_id").write_text("4243\n")
+    lp.workflows.update_one({"nodes": fw.fw_id}, {"$set": {"locked": True}})
+    t0 = time.monotonic()
+    rep = reconcile(lp, "slurm", state_fn=lambda job: None)  # the job is gone
+    assert rep.rerun == [fw.fw_id] and time.monotonic() - t0 < 60
+    assert lp.get_fw_by_id(fw.fw_id).state == "READY" and not lp.workflows.find_one({"nodes": fw.fw_id}).get("locked")
+    lp.connection.close()

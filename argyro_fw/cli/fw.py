@@ -46,9 +46,28 @@ def register(sub) -> None:
                    "(account, modules, env, container_runtime, container_image, container_binds ...), host_argyro, "
                    "potcar_dir, and jobs: {KIND: nodes, ntasks, cpus_per_task, gpus, walltime, partition, run_in "
                    "(host|container) ...} per job kind; see sites/ and argyro_fw/queue/profile.py")
+    p.add_argument("--compute-nodes", choices=["reach", "offline"], default="reach",
+                   help="reach: jobs connect to the database (it must listen on an address the nodes reach: argyro db "
+                   "start --host ADDR); offline: the nodes have no route to it: `qlaunch -r` stages each firework's "
+                   "reads into its launch folder, the job runs `rlaunch singleshot --offline`, and `argyro collect` "
+                   "on this machine brings the results back (default reach)")
     p.add_argument("--argyro-cmd", default=None, help="how host jobs call argyro (default: the profile's host_argyro, "
                    "else argyro on the job's PATH); container jobs call the image's argyro")
     p.set_defaults(func=cmd_init)
+    co = sub.add_parser(
+        "collect",
+        help="bring back fireworks run offline (argyro init --compute-nodes offline): store their results, complete "
+        "them",
+        description="For every offline launch (qlaunch -r with an --offline rocket_launch): a launch that ended has "
+        "the results its tasks journalled in its launch folder (argyro_journal.jsonl) written into the results "
+        "database, then FireWorks' recover_offline completes it with its FWAction, so its children become READY; a "
+        "running launch gets its pings. A launch whose files cannot be read now is left for the next collect, "
+        "never FIZZLED. Run it on the login node, e.g. in a loop beside `qlaunch -r rapidfire`.",
+    )
+    co.add_argument("-l", "--launchpad", default=DEFAULT_LAUNCHPAD, metavar="FILE")
+    co.add_argument("--every", type=float, default=None, metavar="S",
+                    help="keep collecting every S seconds (Ctrl-C stops it between two collects)")
+    co.set_defaults(func=cmd_collect)
     rc = sub.add_parser(
         "reconcile",
         help="rerun (or fizzle) RESERVED/RUNNING fireworks whose scheduler job is gone",
@@ -165,14 +184,20 @@ def cmd_init(args) -> int:
             raise ConfigError(f"site profile {args.profile}: expected a mapping of queue-adapter keys")
     if not args.no_check:
         get_launchpad(settings=settings)
+    offline = args.compute_nodes == "offline"
     paths = init_files(settings, args.dir, site=args.site, worker_name=args.name, profile=profile,
-                       argyro_cmd=args.argyro_cmd)
+                       argyro_cmd=args.argyro_cmd, offline=offline)
     for p in paths:
         print(p)
     if args.site != "local":
         lp = paths[0].parent
         print(f"# one qlaunch per job kind, e.g.\n# for k in {' '.join(JOB_KINDS)}; do argyro qlaunch -l {lp / LAUNCHPAD_FILE} "
               f"-w {lp}/{fworker_file('$k')} -q {lp}/{qadapter_file('$k')} -r rapidfire; done")
+    if offline:
+        print(f"# compute nodes offline: run `argyro collect -l {lp / LAUNCHPAD_FILE} --every 60` on this machine beside "
+              "the qlaunch loops; it stores what each finished job wrote and completes its firework")
+        return 0
+    if args.site != "local":
         from ..db.embedded import is_loopback
 
         if is_loopback(settings.host):
@@ -181,6 +206,27 @@ def cmd_init(args) -> int:
                   "with `argyro db start --host ADDR` (an address the compute nodes reach; authentication on) and run "
                   "argyro init again, or use a MongoDB the nodes reach (--uri)", file=sys.stderr)
     return 0
+
+
+def cmd_collect(args) -> int:
+    import time
+
+    from ..collect import collect
+
+    lp = get_launchpad(args.launchpad)
+    while True:
+        rep = collect(lp)
+        print(f"collected (completed): {rep.completed}; running: {rep.running}; reserved, not started: {rep.waiting}; "
+              f"journalled operations stored: {rep.replayed_ops}", flush=True)
+        for fw_id, why in rep.failed:
+            print(f"  firework {fw_id} left for the next collect: {why}", file=sys.stderr)
+        if args.every is None:
+            return 1 if rep.failed else 0
+        try:
+            time.sleep(args.every)
+        except KeyboardInterrupt:
+            print("argyro collect: stopped (Ctrl-C); run it again to go on", file=sys.stderr)
+            return 0
 
 
 def cmd_status(args) -> int:

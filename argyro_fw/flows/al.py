@@ -71,6 +71,9 @@ class ExploreLabelTask(FiretaskBase):
 
     required_params = ["cfg"]
 
+    def offline_reads(self, fw_spec, reads):
+        reads.all_label_hashes()  # frames never labelled before; a cached label not staged is computed again
+
     def run_task(self, fw_spec):
         run = ALRun.from_dict(self["cfg"])
         al = run.al
@@ -144,6 +147,11 @@ class CollectLabelsTask(FiretaskBase):
 
     required_params = ["cfg", "frames", "config_type", "finish"]
 
+    def offline_reads(self, fw_spec, reads):
+        for a in ase.io.read(self["frames"], ":"):
+            h = structure_hash(canonical(a))
+            reads.label(h).calculation(label=f"label/{h}")
+
     def run_task(self, fw_spec):
         run = ALRun.from_dict(self["cfg"])
         db = store.database(fw_spec)
@@ -176,6 +184,9 @@ class LabelSelectedTask(FiretaskBase):
     """Label the selected frames of the previous iteration and grow the dataset."""
 
     required_params = ["cfg", "iteration", "candidates", "previous_train", "valid"]
+
+    def offline_reads(self, fw_spec, reads):
+        reads.all_label_hashes()
 
     def run_task(self, fw_spec):
         run = ALRun.from_dict(self["cfg"])
@@ -220,6 +231,9 @@ class CommitteeMDSelectTask(FiretaskBase):
     """Committee MD, uncertainty, iteration record, convergence; adds the next iteration if needed."""
 
     required_params = ["cfg", "iteration"]
+
+    def offline_reads(self, fw_spec, reads):
+        reads.all_label_hashes()
 
     def run_task(self, fw_spec):
         run = ALRun.from_dict(self["cfg"])

@@ -22,6 +22,12 @@ def energy_firework(cfg, structure: Structure, label: str, kind: str, stage: str
     return energy_engine(cfg.engine).firework(cfg, structure, label, kind, stage, parents=parents)
 
 
+def energy_reads(fw_spec: dict, reads) -> None:
+    """Declare what :func:`energies_from_spec` reads (for a firework run offline, :mod:`argyro_fw.store.offline`)."""
+    for r in read_all(fw_spec, EnergyResult):
+        reads.calculation(calc_id=r.calc_id, label=r.label, engine=r.engine, fields=["final_structure"])
+
+
 def energies_from_spec(fw_spec: dict, db=None) -> dict[str, dict]:
     """{label: {"energy_eV", "structure" (final, pymatgen dict)}} from the parents' EnergyResults."""
     out = {}

@@ -70,7 +70,7 @@ from ..study.outputs import (
 )
 from .al import active_learning_workflow
 from .analysis import AnalyzeTrajectoryTask
-from .energy import energies_from_spec, energy_firework
+from .energy import energies_from_spec, energy_firework, energy_reads
 from .md import RelaxBFGSTask, RunLammpsMDTask
 from .stages import stage_spec
 
@@ -431,6 +431,9 @@ class ChooseBulkTask(FiretaskBase):
 
     required_params = ["cfg"]
 
+    def offline_reads(self, fw_spec, reads):
+        energy_reads(fw_spec, reads)
+
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
         db = store.database(fw_spec)
@@ -478,6 +481,11 @@ class RankSurfacesTask(FiretaskBase):
 
     required_params = ["cfg", "slabs", "context"]
 
+    def offline_reads(self, fw_spec, reads):
+        energy_reads(fw_spec, reads)
+        for s in self["slabs"]:
+            reads.structure(self["cfg"]["name"], s["key"])
+
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
         db = store.database(fw_spec)
@@ -520,6 +528,9 @@ class InterfaceStrainTask(FiretaskBase):
 
     required_params = ["cfg", "interface", "built"]
 
+    def offline_reads(self, fw_spec, reads):
+        energy_reads(fw_spec, reads)
+
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
         itf = self["interface"]
@@ -543,6 +554,10 @@ class InterfaceEnergyTask(FiretaskBase):
     final-model join waits for the whole loop)."""
 
     required_params = ["cfg", "interface", "context"]
+
+    def offline_reads(self, fw_spec, reads):
+        energy_reads(fw_spec, reads)
+        reads.structure(self["cfg"]["name"], f"{self['interface']['key']}/total")
 
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
@@ -576,6 +591,9 @@ class StudyFinalModelTask(FiretaskBase):
 
     required_params = ["cfg", "interface", "context"]
     optional_params = ["variants"]
+
+    def offline_reads(self, fw_spec, reads):
+        reads.structure(self["cfg"]["name"], f"{self['interface']['key']}/total")
 
     def run_task(self, fw_spec):
         cfg = from_dict(self["cfg"])
@@ -733,6 +751,10 @@ class StudySummaryTask(FiretaskBase):
 
     required_params = ["study"]
     optional_params = ["context"]
+
+    def offline_reads(self, fw_spec, reads):
+        for c in store.PER_STUDY:
+            reads.count(c, self["study"])
 
     def run_task(self, fw_spec):
         db = store.database(fw_spec)

@@ -16,6 +16,11 @@ A firework may still set its own ``_queueadapter`` (FireWorks applies it in rese
 are checked like these). ``ntasks`` is the job's total number of MPI ranks (PBS places
 ntasks/nodes on each node). Passwords are refused in ``env``: jobs read the database password
 from the file named by ``ARGYRO_DB_PASSWORD_FILE``.
+
+Compute nodes with no route to the database (``argyro init --compute-nodes offline``): ``rocket_launch`` ends in
+``singleshot --offline`` and ``results_db`` names the results database (no password). FireWorks then requires
+``qlaunch -r``; :meth:`ArgyroQueueAdapter.submit_to_queue` stages the reserved firework's reads into its launch folder
+(:func:`argyro_fw.collect.stage_launch`) before it submits, and the job script exports ``ARGYRO_OFFLINE=1``.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ from fireworks.queue.queue_adapter import QueueAdapterBase
 from fireworks.utilities.fw_serializers import serialize_fw
 
 from .. import settings as settings_module
+from ..collect import stage_launch
 from ..db.embedded import EmbeddedServer
 from ..errors import ArgyroError
 from ..settings import load_config
+from ..store.offline import OFFLINE_ENV
 from ..templating import render
 from .container import container_prefix
 
@@ -60,12 +67,18 @@ DEFAULTS = {
     "container_binds": [],
     "container_gpu": False,
     "logdir": None,
+    "results_db": None,
 }
 REQUIRED = ("rocket_launch",)
 KNOWN = set(DEFAULTS) | set(REQUIRED) | {"_fw_name", "queue"}
 SECRET = re.compile(r"pass(word|wd)?|secret|token", re.IGNORECASE)
 #: a known secret shorter than this is matched only as a whole value (a substring match would refuse innocent values)
 MIN_SUBSTRING_SECRET = 6
+
+
+def is_offline(rocket_launch: str) -> bool:
+    """Whether jobs run their firework offline (``rlaunch ... singleshot --offline``: no database on the node)."""
+    return "--offline" in shlex.split(str(rocket_launch))
 
 
 def known_secrets() -> list[str]:
@@ -156,6 +169,16 @@ class ArgyroQueueAdapter(QueueAdapterBase):
             raise ArgyroError(f"queue adapter: ntasks {s['ntasks']} (MPI ranks of the job) is not a multiple of "
                               f"nodes {s['nodes']}")
         refuse_secrets(s)
+        offline = is_offline(s["rocket_launch"])
+        if offline and not s["results_db"]:
+            raise ArgyroError("queue adapter: an --offline rocket_launch needs results_db (the results database the "
+                              "login node stages each firework's reads from; argyro init --compute-nodes offline "
+                              "writes it)")
+        if OFFLINE_ENV in s["env"] and str(s["env"][OFFLINE_ENV]) != ("1" if offline else "0"):
+            raise ArgyroError(f"queue adapter: env {OFFLINE_ENV}={s['env'][OFFLINE_ENV]!r} contradicts rocket_launch "
+                              f"({'with' if offline else 'without'} --offline)")
+        if offline:  # the job's fireworks use their launch's staged store (argyro_fw.store.offline)
+            s["env"] = dict(s["env"], **{OFFLINE_ENV: "1"})
         # a value is quoted in the script, where the shell would never expand ~: expand it now (same user, same home)
         s["env"] = {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~") else v
                     for k, v in s["env"].items()}
@@ -176,6 +199,9 @@ class ArgyroQueueAdapter(QueueAdapterBase):
 
     def submit_to_queue(self, script_file: str):
         s = self._settings()
+        if is_offline(s["rocket_launch"]):
+            # qlaunch -r reserved the firework into this folder (FW.json, FW_offline.json): stage what it reads
+            stage_launch(os.path.dirname(os.path.abspath(script_file)), s["results_db"])
         if s["scheduler"] == "slurm":
             cmd = ["sbatch", script_file]
         elif s["scheduler"] == "pbs":

@@ -171,6 +171,9 @@ def resolve(profile: dict | None, scheduler: str, argyro_cmd: str | None = None)
     return Site(scheduler, default, kinds, potcar_dir)
 
 
-def rocket_launch(job: SiteJob, launchpad_file: str, fworker_file: str) -> str:
-    """The command a job of ``job`` runs: argyro's rlaunch singleshot with that kind's FireWorker."""
+def rocket_launch(job: SiteJob, launchpad_file: str, fworker_file: str, offline: bool = False) -> str:
+    """The command a job of ``job`` runs: argyro's rlaunch singleshot with that kind's FireWorker; ``offline``
+    (compute nodes with no route to the database): FireWorks' offline mode, no launchpad file on the node."""
+    if offline:
+        return f"{job.argyro} rlaunch -w {shlex.quote(fworker_file)} singleshot --offline"
     return f"{job.argyro} rlaunch -l {shlex.quote(launchpad_file)} -w {shlex.quote(fworker_file)} singleshot"

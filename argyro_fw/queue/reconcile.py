@@ -2,15 +2,19 @@
 (cancelled, failed, timed out, finished without reporting) are rerun or fizzled now, instead of
 after FireWorks' 4 h ping expiry.
 
-A launch is tied to its job by the reservation id (reserved mode, ``qlaunch -r``) or by the
+An offline launch (compute nodes with no route to the database) whose job ended is left for ``argyro collect``;
+one whose job died is rerun and forgotten as an offline run. A launch is tied to its job by the reservation id (reserved mode, ``qlaunch -r``) or by the
 ``.argyro_job_id`` file the job script writes into the launch directory (both modes).
 """
 
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..offline_runs import offline_launch_state
 
 ALIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT",
          "SIGNALING", "Q", "R", "H", "E", "B", "W", "S"}
@@ -37,6 +41,22 @@ def pbs_job_state(job_id: str) -> str | None:
         if "job_state" in ln:
             return ln.split("=")[1].strip()
     return None
+
+
+def stale_locks(lp, observe_s: float = 2.0) -> list[int]:
+    """Workflow ids (first node) locked now and still locked ``observe_s`` seconds later.
+
+    Live workers hold a lock for milliseconds; a lock that persists was left by a dead process.
+    """
+    def locked():
+        return {d["_id"]: d["nodes"][0] for d in lp.workflows.find({"locked": True}, {"nodes": 1})}
+
+    first = locked()
+    if not first:
+        return []
+    time.sleep(observe_s)
+    second = locked()
+    return sorted(first[k] for k in first.keys() & second.keys())
 
 
 @dataclass
@@ -69,6 +89,7 @@ def reconcile(lp, scheduler: str = "slurm", fizzle: bool = False, state_fn=None)
     """Check every RESERVED/RUNNING launch against the scheduler and act on those whose job is gone."""
     state_fn = state_fn or {"slurm": slurm_job_state, "pbs": pbs_job_state}[scheduler]
     rep = ReconcileReport()
+    unlocked = False
     for launch in lp.launches.find({"state": {"$in": ["RESERVED", "RUNNING"]}}):
         jid = _job_id(launch)
         if not jid:
@@ -78,6 +99,15 @@ def reconcile(lp, scheduler: str = "slurm", fizzle: bool = False, state_fn=None)
         if st is not None and st.upper() in ALIVE:
             continue
         fw_id = launch["fw_id"]
+        if not unlocked:  # a job killed inside a workflow update left its lock: FireWorks would wait 5 min for it
+            for first in stale_locks(lp):
+                lp.workflows.update_one({"nodes": first}, {"$unset": {"locked": True}})
+            unlocked = True
+        offline = offline_launch_state(lp, launch)
+        if offline is not None:
+            if offline[0]:  # an offline job that ended: its results wait in its folder for `argyro collect`
+                continue
+            lp.forget_offline(launch["launch_id"])  # a later collect must not bring this launch back
         if launch["state"] == "RESERVED":
             lp.cancel_reservation(launch["launch_id"])
             if fizzle:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,40 +37,24 @@ import pymongo
 from bson import ObjectId
 
 from .. import __version__
-from ..core.serialise import as_structure, to_plain
+from ..core.serialise import as_structure, to_plain, write_atomic
 from ..db.outage import in_worker, ride_out
 from ..settings import DBSettings, resolve
-
-
-@dataclass(frozen=True)
-class Schema:
-    """A collection's name, upsert key, required fields and indexes."""
-    name: str
-    key: tuple[str, ...]
-    required: tuple[str, ...]
-    unique: bool = True
-
-
-STUDIES = Schema("studies", ("name",), ("name", "updated_at"))
-STRUCTURES = Schema("structures", ("key",), ("key", "study", "kind", "structure", "formula", "n_atoms", "metadata",
-                                               "created_at"))
-CALCULATIONS = Schema("calculations", ("engine", "label", "directory", "input_checksum"),
-                      ("engine", "label", "kind", "final_energy_eV", "n_atoms", "formula", "ionic_steps",
-                       "final_structure", "metadata", "completed_at", "argyro_version"))
-LABELS = Schema("labels", ("hash",), ("hash", "energy", "forces", "stress", "labeller", "n_atoms", "created_at"))
-SURFACE_ENERGIES = Schema("surface_energies", ("study", "key"), ("study", "key", "rank", "gamma_surf_eV_nm2",
-                                                                  "energy_eV", "created_at"))
-INTERFACES = Schema("interfaces", ("study", "key"), ("study", "key"))
-AL_ITERATIONS = Schema("al_iterations", ("al_name", "iteration"), ("al_name", "iteration", "dataset_size", "models",
-                                                                     "uncertainty_eV_A", "convergence"))
-ANALYSES = Schema("analyses", ("h5_path",), ("h5_path", "trajectory", "interface", "temperature_K", "results",
-                                             "argyro_version", "created_at"))
-DIFFUSION = Schema("diffusion", ("study", "temperature_K"), ("study", "temperature_K", "D_cm2_s", "sigma_S_cm", "h5"))
-
-SCHEMAS: dict[str, Schema] = {s.name: s for s in (STUDIES, STRUCTURES, CALCULATIONS, LABELS, SURFACE_ENERGIES,
-                                                    INTERFACES, AL_ITERATIONS, ANALYSES, DIFFUSION)}
-#: the collections that hold one study's records (field ``study``)
-PER_STUDY = (STRUCTURES.name, SURFACE_ENERGIES.name, INTERFACES.name, DIFFUSION.name)
+from .offline import JOURNAL, STAGED, NotStaged, OfflineStore, Reads, dumps, loads, offline_launch, store_for
+from .schemas import (
+    AL_ITERATIONS,
+    ANALYSES,
+    CALCULATIONS,
+    DIFFUSION,
+    INTERFACES,
+    LABELS,
+    PER_STUDY,  # noqa: F401  (re-exported: the collections of one study)
+    SCHEMAS,
+    STRUCTURES,
+    STUDIES,
+    SURFACE_ENERGIES,
+    Schema,
+)
 
 # ----------------------------------------------------------------------------------------- clients
 
@@ -114,7 +97,13 @@ _indexed: set[tuple] = set()
 
 def database(fw_spec: dict | None = None, settings: DBSettings | None = None):
     """The results database (a pymongo Database) for a firework's spec or for explicit settings; the
-    collections' key indexes are made on first use in each process."""
+    collections' key indexes are made on first use in each process. A firework that runs offline (FireWorks'
+    ``rlaunch --offline`` on a compute node with no route to the database, :mod:`argyro_fw.store.offline`)
+    gets its launch's :class:`~argyro_fw.store.offline.OfflineStore` instead: no connection is opened."""
+    if fw_spec is not None and settings is None:
+        d = offline_launch()
+        if d is not None:
+            return store_for(d)
     s = settings or settings_from_spec(fw_spec)
     db = client(s)[s.name]
     key = (os.getpid(), s.host, s.port, s.name)
@@ -128,9 +117,16 @@ def database(fw_spec: dict | None = None, settings: DBSettings | None = None):
 
 def _riding_out(fn):
     """A store function (the database first) that, in a worker process, waits out a database outage and is called
-    again (:mod:`argyro_fw.db.outage`: every write here is an upsert by key or a whole replacement, every read a read)."""
+    again (:mod:`argyro_fw.db.outage`: every write here is an upsert by key or a whole replacement, every read a read).
+    On an offline launch's store a read is answered by the OfflineStore's method of the same name and a write runs
+    here against its journalling collections."""
+    offline_name = fn.__name__
+
     @functools.wraps(fn)
     def wrapper(db, *args, **kwargs):
+        if isinstance(db, OfflineStore):
+            own = getattr(db, offline_name, None)
+            return own(*args, **kwargs) if own else fn(db, *args, **kwargs)
         if not in_worker():
             return fn(db, *args, **kwargs)
         return ride_out(lambda: fn(db, *args, **kwargs), db.client, f"store.{fn.__name__}")
@@ -239,7 +235,12 @@ class LabelCache:
         self.db = db
 
     def get(self, h: str) -> dict | None:
-        return get_label(self.db, h)
+        """The stored label, or None. On an offline launch, a label the store holds but the reservation did not
+        stage counts as a miss: the labeller computes it again and the store keeps the first (:func:`put_label`)."""
+        try:
+            return get_label(self.db, h)
+        except NotStaged:
+            return None
 
     def put(self, h: str, energy: float, forces, stress, labeller: str, n_atoms: int) -> dict:
         return put_label(self.db, h, energy, forces, stress, labeller, n_atoms)
@@ -318,3 +319,98 @@ def find_one(db, collection: str, query: dict, projection: dict | None = None) -
 @_riding_out
 def count(db, collection: str, query: dict | None = None) -> int:
     return db[collection].count_documents(query or {})
+
+
+# ---------------------------------------------------------------------- offline launches (login node side)
+
+def fetch(db, reads: Reads) -> dict:
+    """The documents ``reads`` names, as :class:`~argyro_fw.store.offline.OfflineStore` reads them (a named
+    document that is not there is staged as None: the offline read then answers as the online one would)."""
+    # one section per collection (named by it), plus which frames have labels and the counts
+    out: dict[str, Any] = {STRUCTURES.name: {}, CALCULATIONS.name: [], LABELS.name: {}, "label_hashes": None,
+                           "counts": []}
+    for study, label in sorted(reads.structures):
+        key = f"{study}/{label}"
+        out[STRUCTURES.name][key] = db[STRUCTURES.name].find_one({"key": key}, {"_id": 0})
+    for q in reads.calculations:
+        proj = None if q["fields"] is None else {f: 1 for f in q["fields"]}
+        doc = find_calculation(db, calc_id=q["calc_id"], label=q["label"], engine=q["engine"], projection=proj)
+        out[CALCULATIONS.name].append(dict(q, doc=doc))
+    for h in sorted(reads.labels):
+        out[LABELS.name][h] = db[LABELS.name].find_one({"hash": h}, {"_id": 0})
+    if reads.label_hashes:
+        out["label_hashes"] = sorted(labelled_hashes(db))
+    for collection, study in sorted(reads.counts):
+        out["counts"].append({"collection": collection, "study": study, "n": count(db, collection, {"study": study})})
+    return out
+
+
+def stage(db, launch_dir: str | os.PathLike, fw, launch_id: int, header: dict | None = None) -> Path:
+    """Stage into ``launch_dir`` what firework ``fw`` (reserved as ``launch_id``) reads from the store when it runs
+    offline: each task's ``offline_reads(spec, reads)`` declares it. A journal an earlier launch left there is kept
+    under its launch id, never replayed as this one's."""
+    reads = Reads()
+    spec = dict(fw.spec)
+    for task in fw.tasks:
+        declare = getattr(task, "offline_reads", None)
+        if declare is not None:
+            declare(spec, reads)
+    data = fetch(db, reads)
+    data["header"] = {"launch_id": int(launch_id), "fw_id": int(fw.fw_id), "fw_name": fw.name,
+                      "staged_at": _now(), "tasks": [t.fw_name for t in fw.tasks]} | to_plain(header or {})
+    d = Path(launch_dir)
+    old = d / JOURNAL
+    if old.exists():
+        first = old.read_text().split("\n", 1)[0]
+        try:
+            prev = loads(first)["header"]["launch_id"]
+        except (ValueError, KeyError, TypeError):
+            prev = "unknown"
+        old.rename(d / f"{JOURNAL}.launch-{prev}")
+    return write_atomic(d / STAGED, dumps(data))
+
+
+class JournalError(ValueError):
+    pass
+
+
+def read_journal(launch_dir: str | os.PathLike, launch_id: int) -> list[dict]:
+    """The operations an offline launch journalled (a line cut by a kill is dropped: the launch did not end well)."""
+    path = Path(launch_dir) / JOURNAL
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # no final newline: the last write was cut
+    if not lines:
+        return []
+    head = loads(lines[0]).get("header") or {}
+    if head.get("launch_id") != int(launch_id):
+        raise JournalError(f"{path}: the journal of launch {head.get('launch_id')}, not of launch {launch_id}")
+    return [loads(ln) for ln in lines[1:]]
+
+
+def replay(db, launch_dir: str | os.PathLike, launch_id: int) -> int:
+    """Apply an offline launch's journal to the results store; returns the number of operations. Applying it
+    again gives the same documents (a replacement keeps the ``_id`` the launch handed on; inserts are by ``_id``)."""
+    ops = read_journal(launch_dir, launch_id)
+    for op in ops:
+        coll = db[op["collection"]]
+        kind = op["op"]
+        if kind == "replace_one":
+            doc = op["doc"]
+            coll.delete_many({**op["filter"], "_id": {"$ne": doc["_id"]}})
+            coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        elif kind == "update_one":
+            coll.update_one(op["filter"], op["update"], upsert=op["upsert"])
+        elif kind == "insert_many":
+            for doc in op["docs"]:
+                coll.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        elif kind == "delete_many":
+            coll.delete_many(op["filter"])
+        else:
+            raise JournalError(f"{Path(launch_dir) / JOURNAL}: unknown operation {kind!r}")
+    return len(ops)
