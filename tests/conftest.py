@@ -165,8 +165,11 @@ class OfflineDemo:
     def __init__(self, d: Path, env: dict, reuse: bool = False):
         self.d, self.env, self.log = d, env, d / "offline_run.log"
         self.proc = None
-        self.rc = 0 if reuse else None
-        if not reuse:
+        self.rc = None
+        if reuse:  # a finished run: its exit status is in its folder (missing: it did not finish)
+            rc_file = d / "offline_run.rc"
+            self.rc = int(rc_file.read_text()) if rc_file.is_file() else -1
+        else:
             d.mkdir(parents=True)
             self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "offline_run.py"), str(d)],
                                          env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
@@ -185,6 +188,7 @@ class OfflineDemo:
         return self.log.read_text() if self.log.exists() else ""
 
     def wait(self, timeout: float = 1800.0) -> int:
+        """The run's exit status (a reused run's from DIR/offline_run.rc; -1 when it has none)."""
         if self.rc is None:
             self.rc = self.proc.wait(timeout=timeout)
         return self.rc
@@ -193,8 +197,9 @@ class OfflineDemo:
 @pytest.fixture(scope="session")
 def offline_demo(tmp_path_factory):
     """The demo study with every firework run offline (tests/offline_run.py), in the background from the first test
-    that asks for it; ``$ARGYRO_OFFLINE_DEMO`` names a finished run's folder to reuse instead. Its folder has the
-    layout of `argyro demo`'s (tests/test_chaos.py compares its chaos run with it)."""
+    that asks for it; ``$ARGYRO_OFFLINE_DEMO`` names a run's folder to reuse instead (.ci/run makes one beside the
+    rehearsal; its log is DIR/offline_run.log, its exit status DIR/offline_run.rc). Its folder has the layout of
+    `argyro demo`'s (tests/test_chaos.py compares its chaos run with it)."""
     reuse = os.environ.get("ARGYRO_OFFLINE_DEMO")
     if reuse:
         yield OfflineDemo(Path(reuse), dict(os.environ), reuse=True)

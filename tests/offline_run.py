@@ -14,7 +14,9 @@ instead.
 The demo folder it leaves (DIR/db, the study ``demo`` in the database ``argyro_demo``) has the layout of
 `argyro demo`'s, so tests/test_chaos.py uses it as its undisturbed run.
 
-Usage: python tests/offline_run.py DIR [--jobs N] [--no-netns]   (exit 0 when every firework COMPLETED)
+Usage: python tests/offline_run.py DIR [--jobs N] [--no-netns]   (exit 0 when every firework COMPLETED; the exit
+status is also written to DIR/offline_run.rc. .ci/run runs it beside the rehearsal, one job at a time, and hands the
+folder to the tests as $ARGYRO_OFFLINE_DEMO)
 """
 
 from __future__ import annotations
@@ -160,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=1800.0)
     a = ap.parse_args(argv)
     netns = not a.no_netns and netns_available()
-    return run(a.dir, a.jobs, netns, a.budget_s)
+    rc = 1
+    try:
+        rc = run(a.dir, a.jobs, netns, a.budget_s)
+    finally:  # for a later test that reuses the folder ($ARGYRO_OFFLINE_DEMO)
+        (a.dir / "offline_run.rc").write_text(f"{rc}\n")
+    return rc
 
 
 if __name__ == "__main__":

@@ -168,7 +168,12 @@ def test_two_iteration_loop_with_chgnet_labeller(tmp_path, tiny_model, small_int
     time.sleep(1.2)
     # the killed worker ran here and its pid is gone: recover reruns its firework at once (argyro_fw.recovery)
     run([str(BIN / "argyro"), "recover", "-l", lpf, "--observe", "0.3"], cli_env)
-    run([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], cli_env, cwd=tmp_path, timeout=900)
+    # two workers from here (one core each): the committee members of an iteration train at the same time
+    workers = [subprocess.Popen([str(BIN / "rlaunch"), "-l", lpf, "-w", fwf, "rapidfire"], env=cli_env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    for w in workers:
+        out, _ = w.communicate(timeout=900)
+        assert w.returncode == 0, out[-3000:]
     states = {d["name"]: d["state"] for d in lp.fireworks.find({})}
     assert all(s == "COMPLETED" for s in states.values()), states
 

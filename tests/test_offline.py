@@ -13,6 +13,7 @@ Below it: the offline store on its own (staged reads, the journal, a replay repe
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from test_study import check_complete_demo
 
 from argyro_fw import store
 from argyro_fw.settings import embedded_settings
-from argyro_fw.store.offline import JOURNAL, STAGED, NotStaged, OfflineStore, Reads, offline_launch
+from argyro_fw.store.offline import STAGED, NotStaged, OfflineStore, Reads, journal_path, offline_launch
 
 
 def _db(d: Path):
@@ -61,7 +62,8 @@ def test_demo_study_runs_offline_and_is_collected(offline_demo):
         assert "password" not in script.lower()
         head = store.loads((d / STAGED).read_text())["header"]
         assert head["launch_id"] == la["launch_id"] and head["fw_id"] == la["fw_id"]
-        for ln in (d / JOURNAL).read_text().splitlines()[1:] if (d / JOURNAL).exists() else []:
+        journal = journal_path(d, la["launch_id"])
+        for ln in journal.read_text().splitlines()[1:] if journal.exists() else []:
             op = store.loads(ln)
             if op["collection"] == "calculations":
                 calc_dirs.add(op["doc"]["directory"])
@@ -130,12 +132,14 @@ def test_offline_store_answers_staged_reads_and_names_the_rest(tmp_path, monkeyp
     store.put_label(db, "h3", -2.0, np.zeros((2, 3)), np.zeros((3, 3)), "e", 2)
     assert store.get_label(db, "h3")["energy"] == -2.0 and store.labelled_hashes(db, ["h3"]) == {"h3"}
     store.update_study(db, "s", {"bulk.chosen": "new"})
-    lines = (d / JOURNAL).read_text().splitlines()
+    lines = journal_path(d, 7).read_text().splitlines()
     assert store.loads(lines[0])["header"]["launch_id"] == 7
     assert [store.loads(ln)["op"] for ln in lines[1:]] == ["replace_one", "replace_one", "update_one", "update_one"]
     # a line cut by a kill is dropped; a journal of another launch is refused
-    (d / JOURNAL).write_text("\n".join(lines) + "\n" + lines[-1][:20])
+    journal_path(d, 7).write_text("\n".join(lines) + "\n" + lines[-1][:20])
     assert len(store.read_journal(d, 7)) == 4
+    assert store.read_journal(d, 8) == []  # each launch has its own journal: launch 8 wrote nothing here
+    journal_path(d, 8).write_text(lines[0] + "\n")
     with pytest.raises(store.JournalError, match="launch 7, not of launch 8"):
         store.read_journal(d, 8)
     monkeypatch.setenv("ARGYRO_OFFLINE", "0")
@@ -249,3 +253,65 @@ def test_reads_are_declared_on_the_tasks_that_read():
     r = Reads()
     study.StudySummaryTask(study="s").offline_reads({}, r)
     assert r.counts == {(c, "s") for c in store.PER_STUDY}
+
+
+def test_collect_replays_before_it_completes_runs_one_at_a_time_and_catches_up(tmp_path, db_settings, monkeypatch):
+    """A launch that ends between collect's look at FW_offline.json and FireWorks' own is not completed before its
+    journal is replayed; a second collect does nothing while one runs; a launch FireWorks' `lpad recover_offline`
+    completed without its journal gets it replayed by the next collect."""
+    from fireworks import Firework, FWAction, FWorker, LaunchPad, ScriptTask, Workflow
+    from fireworks.queue.queue_launcher import setup_offline_job
+
+    from argyro_fw import collect as collect_mod
+
+    lp = LaunchPad(host=db_settings.host, port=db_settings.port, name=db_settings.name)
+    lp.reset("", require_password=False)
+    a, b = Firework(ScriptTask.from_str("true"), name="a"), Firework(ScriptTask.from_str("true"), name="b")
+    lp.add_wf(Workflow([a, b], {a: [b]}))
+    li = Structure(Lattice.cubic(3.44), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    monkeypatch.setenv("ARGYRO_OFFLINE", "1")
+
+    def offline_job(name: str) -> tuple[int, int, Path]:
+        """Reserve the READY firework as qlaunch -r does, stage it, run its 'task' offline (one structure), end it."""
+        d = tmp_path / name
+        d.mkdir()
+        fw, lid = lp.reserve_fw(FWorker(), str(d))
+        monkeypatch.chdir(d)
+        setup_offline_job(lp, fw, lid)  # FireWorks' own: FW.json, FW_offline.json, offline_runs
+        store.stage(lp.db, d, fw, lid)
+        store.put_structures(store.database({}), "s", "bulk", [(name, li, {})])  # the offline store: journalled
+        state = json.loads((d / "FW_offline.json").read_text())
+        state |= {"started_on": "2026-01-01T00:00:00", "completed_on": "2026-01-01T00:01:00", "state": "COMPLETED",
+                  "fwaction": FWAction().to_dict()}
+        (d / "FW_offline.json").write_text(json.dumps(state))
+        return fw.fw_id, lid, d
+
+    fw_a, lid_a, d_a = offline_job("a")
+    assert lp.db.structures.count_documents({}) == 0  # nothing reached the database from the job
+    # the race: collect looked while the job still ran; by the time FireWorks reads the file, it has ended
+    real = collect_mod._read_offline
+    running = json.loads((d_a / "FW_offline.json").read_text())
+    running = {k: v for k, v in running.items() if k not in ("fwaction", "completed_on", "state")}
+    monkeypatch.setattr(collect_mod, "_read_offline", lambda d: (running, running))
+    rep = collect_mod.collect(lp)
+    assert rep.running == [fw_a] and lp.get_fw_by_id(fw_a).state == "RUNNING"  # not completed unreplayed
+    child = lp.fireworks.find_one({"name": "b"})["fw_id"]
+    assert not lp.offline_runs.find_one({"launch_id": lid_a})["completed"] and lp.get_fw_by_id(child).state == "WAITING"
+    monkeypatch.setattr(collect_mod, "_read_offline", real)
+    # one collect at a time: while another holds the lock, nothing is done
+    lp.db[collect_mod.LOCK_COLLECTION].insert_one({"_id": "collect", "owner": "login2:99",
+                                                     "until": datetime.now(timezone.utc) + timedelta(seconds=60)})
+    assert collect_mod.collect(lp).busy == "login2:99" and lp.get_fw_by_id(fw_a).state == "RUNNING"
+    lp.db[collect_mod.LOCK_COLLECTION].delete_many({})
+    rep = collect_mod.collect(lp)
+    assert rep.completed == [fw_a] and rep.replayed_ops == 1 and lp.get_fw_by_id(fw_a).state == "COMPLETED"
+    assert lp.db.structures.count_documents({"key": "s/a"}) == 1
+    # the child, completed by FireWorks' own recover_offline (no replay): the next collect replays its journal
+    fw_b, lid_b, d_b = offline_job("b")
+    assert lp.recover_offline(lid_b) is None and lp.get_fw_by_id(fw_b).state == "COMPLETED"
+    assert lp.db.structures.count_documents({"key": "s/b"}) == 0
+    rep = collect_mod.collect(lp)
+    assert rep.replayed_ops == 1 and lp.db.structures.count_documents({"key": "s/b"}) == 1
+    assert lp.offline_runs.find_one({"launch_id": lid_b})["argyro_replayed"]
+    assert collect_mod.collect(lp).replayed_ops == 0
+    lp.connection.close()

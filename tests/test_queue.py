@@ -14,7 +14,7 @@ import yaml
 
 from argyro_fw.errors import ArgyroError
 from argyro_fw.queue.adapter import ArgyroQueueAdapter
-from conftest import BIN, REPO, run
+from conftest import BIN, REPO, free_port, run
 
 GOLDEN = Path(__file__).parent / "golden"
 GPU_SITE = dict(scheduler="slurm", rocket_launch="argyro rlaunch -l /site/lp.yaml -w /site/fw.yaml singleshot",
@@ -206,4 +206,29 @@ def test_reconcile_clears_the_lock_a_killed_job_left(tmp_path, db_settings):
     rep = reconcile(lp, "slurm", state_fn=lambda job: None)  # the job is gone
     assert rep.rerun == [fw.fw_id] and time.monotonic() - t0 < 60
     assert lp.get_fw_by_id(fw.fw_id).state == "READY" and not lp.workflows.find_one({"nodes": fw.fw_id}).get("locked")
+    lp.connection.close()
+
+
+@pytest.mark.skipif(shutil.which("scontrol") is None, reason="needs Slurm's client commands")
+def test_reconcile_judges_no_job_gone_while_slurm_does_not_answer(tmp_path, db_settings, monkeypatch):
+    """Slurm's own commands against a controller nobody serves ("Unable to contact slurm controller"): reconcile
+    stops with a named error and reruns nothing, where reading that as "job gone" would rerun every live job."""
+    from fireworks import Firework, FWorker, LaunchPad, ScriptTask
+
+    from argyro_fw.queue.reconcile import SchedulerUnavailable, reconcile, slurm_job_state
+
+    conf = tmp_path / "slurm.conf"  # a cluster whose controller is down
+    conf.write_text(f"ClusterName=down\nSlurmctldHost=localhost\nSlurmctldPort={free_port()}\nAuthType=auth/munge\n"
+                    "MessageTimeout=2\nNodeName=localhost CPUs=1 State=UNKNOWN\nPartitionName=p Nodes=localhost Default=YES\n")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    with pytest.raises(SchedulerUnavailable, match="Unable to contact slurm controller"):
+        slurm_job_state("4244")
+    lp = LaunchPad(host=db_settings.host, port=db_settings.port, name=db_settings.name)
+    lp.reset("", require_password=False)
+    lp.add_wf(Firework(ScriptTask.from_str("sleep 300"), name="long"))
+    fw, _ = lp.checkout_fw(FWorker(), str(tmp_path))
+    (tmp_path / ".argyro_job_id").write_text("4244\n")
+    with pytest.raises(SchedulerUnavailable):
+        reconcile(lp, "slurm")
+    assert lp.get_fw_by_id(fw.fw_id).state == "RUNNING"
     lp.connection.close()

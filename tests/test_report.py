@@ -162,13 +162,35 @@ def build_study_db(lp, tmp_path: Path, monkeypatch, with_fireworks: bool = True)
     return made
 
 
+#: build_study_db's records (no fireworks) as first made in this test session: their analysis, plots and HDF5 files
+#: take ~30 s, and tests/test_results_api.py reads the same records
+_SHARED: dict = {}
+
+
+def study_records(lp, tmp_path_factory, monkeypatch) -> dict:
+    """The study's records in ``lp``'s database: built once per session (files in a session folder), copied after."""
+    import copy
+
+    if not _SHARED:
+        _SHARED["made"] = build_study_db(lp, tmp_path_factory.mktemp("study-records"), monkeypatch, with_fireworks=False)
+        _SHARED["docs"] = {c: list(lp.db[c].find()) for c in store.SCHEMAS}
+    else:
+        for c, docs in _SHARED["docs"].items():
+            lp.db[c].delete_many({})
+            if docs:
+                lp.db[c].insert_many(copy.deepcopy(docs))
+    return dict(_SHARED["made"])
+
+
 @pytest.fixture
-def study_lp(launchpad_dir, tmp_path, monkeypatch):
+def study_lp(launchpad_dir, tmp_path, tmp_path_factory, monkeypatch):
     from argyro_fw.launchpad import get_launchpad
 
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
     (tmp_path / "state").mkdir()
-    return lp, build_study_db(lp, tmp_path / "state", monkeypatch)
+    made = study_records(lp, tmp_path_factory, monkeypatch)
+    made["fireworks"] = _fireworks(lp, tmp_path / "state", monkeypatch)
+    return lp, made
 
 
 # ----------------------------------------------------------------------------------------- Chromium

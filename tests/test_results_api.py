@@ -7,7 +7,6 @@ The database holds the demo study's records, written by argyro's store functions
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import math
@@ -19,34 +18,16 @@ import pandas as pd
 import pytest
 
 from conftest import BIN, REPO, run
-from test_report import ITF_KEY, STUDY, build_study_db
-
-
-#: the study's records as build_study_db made them the first time (its analysis, plots and HDF5 files take ~30 s on
-#: the 2-core machine): every later test gets the same documents in its own fresh database, and the same files
-_BUILT: dict = {}
-
-
-@pytest.fixture(scope="module")
-def built_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("results-state")
+from test_report import ITF_KEY, STUDY, study_records
 
 
 @pytest.fixture
-def state(launchpad_dir, built_dir, monkeypatch):
+def state(launchpad_dir, tmp_path_factory, monkeypatch):
+    """The study's records (test_report.study_records: built once per session, copied into this test's database)."""
     from argyro_fw.launchpad import get_launchpad
 
     lp = get_launchpad(launchpad_dir / "my_launchpad.yaml")
-    if not _BUILT:
-        _BUILT["made"] = build_study_db(lp, built_dir, monkeypatch, with_fireworks=False)
-        _BUILT["docs"] = {c: list(lp.db[c].find()) for c in lp.db.list_collection_names()
-                          if not c.startswith("system.")}
-    else:  # the same records in this test's database (its LaunchPad collections as argyro init left them)
-        for c, docs in _BUILT["docs"].items():
-            lp.db[c].delete_many({})
-            if docs:
-                lp.db[c].insert_many(copy.deepcopy(docs))
-    return lp, _BUILT["made"]
+    return lp, study_records(lp, tmp_path_factory, monkeypatch)
 
 
 def test_tables_from_every_kind_of_source(state, launchpad_dir, db_settings):

@@ -211,17 +211,30 @@ def cmd_init(args) -> int:
 def cmd_collect(args) -> int:
     import time
 
+    from pymongo.errors import PyMongoError
+
     from ..collect import collect
+    from ..errors import DatabaseError
 
     lp = get_launchpad(args.launchpad)
     while True:
-        rep = collect(lp)
-        print(f"collected (completed): {rep.completed}; running: {rep.running}; reserved, not started: {rep.waiting}; "
-              f"journalled operations stored: {rep.replayed_ops}", flush=True)
-        for fw_id, why in rep.failed:
-            print(f"  firework {fw_id} left for the next collect: {why}", file=sys.stderr)
-        if args.every is None:
-            return 1 if rep.failed else 0
+        try:
+            rep = collect(lp)
+        except PyMongoError as exc:  # the database went away: say so, and go on with --every
+            if args.every is None:
+                raise DatabaseError(f"argyro collect: the database failed ({type(exc).__name__}: {exc})") from None
+            print(f"argyro collect: the database failed ({type(exc).__name__}); trying again in {args.every:g} s",
+                  file=sys.stderr, flush=True)
+        else:
+            if rep.busy:
+                print(f"another argyro collect is running ({rep.busy}); nothing done", flush=True)
+            else:
+                print(f"collected (completed): {rep.completed}; running: {rep.running}; reserved, not started: "
+                      f"{rep.waiting}; journalled operations stored: {rep.replayed_ops}", flush=True)
+            for fw_id, why in rep.failed:
+                print(f"  firework {fw_id} left for the next collect: {why}", file=sys.stderr)
+            if args.every is None:
+                return 1 if rep.failed else 0
         try:
             time.sleep(args.every)
         except KeyboardInterrupt:

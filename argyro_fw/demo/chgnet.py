@@ -95,7 +95,9 @@ class ChgnetEnergyTask(FiretaskBase):
         doc = {"label": self["label"], "engine": ENGINE_NAME, "kind": self.get("kind", "static"), "final_energy_eV": e,
                "n_atoms": len(final), "formula": final.composition.formula, "final_structure": final.as_dict(),
                "ionic_steps": [{"energy_eV": e, "forces_eV_A": forces, "stress_eV_A3": stress}],
-               "metadata": self.get("metadata") or {}, "completed_at": datetime.now(timezone.utc)}
+               "metadata": self.get("metadata") or {}, "completed_at": datetime.now(timezone.utc),
+               # keyed by its launch folder, as VASP's: a rerun or another study's same label never replaces it
+               "directory": str(Path.cwd())}
         calc_id = store.put_calculation(store.database(fw_spec), doc)
         rec = EnergyResult(label=self["label"], energy_eV=e, engine=ENGINE_NAME, calc_id=str(calc_id),
                            n_atoms=len(final), kind=self.get("kind"), dataset=str(dataset) if dataset else None)

@@ -14,14 +14,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ArgyroError
 from ..offline_runs import offline_launch_state
 
+#: a workflow lock held this long, once a job is found gone, is its dead job's: live updates hold one for milliseconds
+LOCK_OBSERVE_S = 10.0
 ALIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "STAGE_OUT",
          "SIGNALING", "Q", "R", "H", "E", "B", "W", "S"}
 
 
+class SchedulerUnavailable(ArgyroError):
+    """The scheduler did not answer: no job is judged gone (a live job is never rerun because squeue failed)."""
+
+
 def slurm_job_state(job_id: str) -> str | None:
-    """The Slurm state of a job (None when the scheduler no longer knows it)."""
+    """The Slurm state of a job (None when the scheduler no longer knows it; an error when it does not answer)."""
     out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
     if out.returncode == 0 and out.stdout.strip():
         return out.stdout.strip().split()[0]
@@ -30,13 +37,20 @@ def slurm_job_state(job_id: str) -> str | None:
         for tok in out.stdout.split():
             if tok.startswith("JobState="):
                 return tok.split("=", 1)[1]
-    return None
+        return None
+    if "invalid job id" in out.stderr.lower():
+        return None
+    raise SchedulerUnavailable(f"scontrol show job {job_id}: {out.stderr.strip() or f'exit {out.returncode}'}; "
+                               "no job is judged gone while Slurm does not answer")
 
 
 def pbs_job_state(job_id: str) -> str | None:
     out = subprocess.run(["qstat", "-f", str(job_id)], capture_output=True, text=True)
     if out.returncode != 0:
-        return None
+        if "unknown job id" in out.stderr.lower() or "job has finished" in out.stderr.lower():
+            return None
+        raise SchedulerUnavailable(f"qstat -f {job_id}: {out.stderr.strip() or f'exit {out.returncode}'}; no job is "
+                                   "judged gone while PBS does not answer")
     for ln in out.stdout.splitlines():
         if "job_state" in ln:
             return ln.split("=")[1].strip()
@@ -100,7 +114,7 @@ def reconcile(lp, scheduler: str = "slurm", fizzle: bool = False, state_fn=None)
             continue
         fw_id = launch["fw_id"]
         if not unlocked:  # a job killed inside a workflow update left its lock: FireWorks would wait 5 min for it
-            for first in stale_locks(lp):
+            for first in stale_locks(lp, LOCK_OBSERVE_S):
                 lp.workflows.update_one({"nodes": first}, {"$unset": {"locked": True}})
             unlocked = True
         offline = offline_launch_state(lp, launch)

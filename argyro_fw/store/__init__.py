@@ -40,7 +40,7 @@ from .. import __version__
 from ..core.serialise import as_structure, to_plain, write_atomic
 from ..db.outage import in_worker, ride_out
 from ..settings import DBSettings, resolve
-from .offline import JOURNAL, STAGED, NotStaged, OfflineStore, Reads, dumps, loads, offline_launch, store_for
+from .offline import STAGED, NotStaged, OfflineStore, Reads, dumps, journal_path, loads, offline_launch, store_for
 from .schemas import (
     AL_ITERATIONS,
     ANALYSES,
@@ -347,8 +347,7 @@ def fetch(db, reads: Reads) -> dict:
 
 def stage(db, launch_dir: str | os.PathLike, fw, launch_id: int, header: dict | None = None) -> Path:
     """Stage into ``launch_dir`` what firework ``fw`` (reserved as ``launch_id``) reads from the store when it runs
-    offline: each task's ``offline_reads(spec, reads)`` declares it. A journal an earlier launch left there is kept
-    under its launch id, never replayed as this one's."""
+    offline: each task's ``offline_reads(spec, reads)`` declares it. (Each launch journals into a file of its own.)"""
     reads = Reads()
     spec = dict(fw.spec)
     for task in fw.tasks:
@@ -359,14 +358,6 @@ def stage(db, launch_dir: str | os.PathLike, fw, launch_id: int, header: dict | 
     data["header"] = {"launch_id": int(launch_id), "fw_id": int(fw.fw_id), "fw_name": fw.name,
                       "staged_at": _now(), "tasks": [t.fw_name for t in fw.tasks]} | to_plain(header or {})
     d = Path(launch_dir)
-    old = d / JOURNAL
-    if old.exists():
-        first = old.read_text().split("\n", 1)[0]
-        try:
-            prev = loads(first)["header"]["launch_id"]
-        except (ValueError, KeyError, TypeError):
-            prev = "unknown"
-        old.rename(d / f"{JOURNAL}.launch-{prev}")
     return write_atomic(d / STAGED, dumps(data))
 
 
@@ -376,7 +367,7 @@ class JournalError(ValueError):
 
 def read_journal(launch_dir: str | os.PathLike, launch_id: int) -> list[dict]:
     """The operations an offline launch journalled (a line cut by a kill is dropped: the launch did not end well)."""
-    path = Path(launch_dir) / JOURNAL
+    path = journal_path(launch_dir, launch_id)
     if not path.exists():
         return []
     text = path.read_text()
@@ -412,5 +403,5 @@ def replay(db, launch_dir: str | os.PathLike, launch_id: int) -> int:
         elif kind == "delete_many":
             coll.delete_many(op["filter"])
         else:
-            raise JournalError(f"{Path(launch_dir) / JOURNAL}: unknown operation {kind!r}")
+            raise JournalError(f"{journal_path(launch_dir, launch_id)}: unknown operation {kind!r}")
     return len(ops)

@@ -9,7 +9,7 @@ How such a firework travels (README "Running on a cluster", shape b):
 2. Compute node: ``rlaunch singleshot --offline`` runs it. :func:`argyro_fw.store.database` returns an
    :class:`OfflineStore` (``$ARGYRO_OFFLINE=1``, :func:`offline_launch`): no task opens a database connection. A read is
    answered from the staged file; a read that was not staged is a named :class:`NotStaged` error. A write goes
-   to :data:`JOURNAL`, one database operation per line, flushed and fsynced before the task goes on; what the
+   to its launch's :data:`JOURNAL`, one database operation per line, flushed and fsynced before the task goes on; what the
    launch wrote is kept for its own later reads.
 3. Login node: ``argyro collect`` replays the journal of each launch that ended into the results store
    (:func:`argyro_fw.store.replay`) and then runs FireWorks' ``recover_offline``, which completes the launch
@@ -35,8 +35,13 @@ from .schemas import CALCULATIONS, LABELS, STRUCTURES
 
 #: what the queue adapter stages at reservation (in the launch directory)
 STAGED = "argyro_staged.json"
-#: what an offline launch wrote (in the launch directory), one operation per line
-JOURNAL = "argyro_journal.jsonl"
+#: what an offline launch wrote (in the launch directory), one operation per line; one file per launch, so that a
+#: later launch of the same firework in the same folder (``_launch_dir``) never writes into an earlier one's
+JOURNAL = "argyro_journal.{launch_id}.jsonl"
+
+
+def journal_path(launch_dir: str | os.PathLike, launch_id: int) -> Path:
+    return Path(launch_dir) / JOURNAL.format(launch_id=int(launch_id))
 #: FireWorks' own offline marker, written at reservation, updated by the offline Rocket
 FW_OFFLINE = "FW_offline.json"
 #: 1: this process runs an offline launch (its job script says so)
@@ -197,7 +202,7 @@ class OfflineStore:
         self._label_hashes = None if data["label_hashes"] is None else set(data["label_hashes"])
         self._counts = {(c["collection"], c["study"]): c["n"] for c in data["counts"]}
         self._written: dict[str, list[dict]] = defaultdict(list)
-        self.journal_path = self.dir / JOURNAL
+        self.journal_path = journal_path(self.dir, self.header["launch_id"])
 
     # -- pymongo surface for the store's writes
     def __getitem__(self, name: str) -> _Collection:
@@ -301,14 +306,13 @@ class OfflineStore:
         raise NotStaged(f"offline store: a query of {collection} is not staged for offline fireworks")
 
 
-_stores: dict[tuple, OfflineStore] = {}
+_stores: dict[Path, OfflineStore] = {}
 
 
 def store_for(launch_dir: Path) -> OfflineStore:
-    """One OfflineStore per staged launch and process (its kept writes are shared by the firework's tasks)."""
+    """One OfflineStore per launch folder and process (a job runs one launch; its tasks share what it wrote). Loaded
+    once: a later reservation into the same folder never turns a running launch into another one."""
     d = Path(launch_dir).resolve()
-    st = (d / STAGED).stat()
-    key = (d, st.st_mtime_ns, st.st_size)
-    if key not in _stores:
-        _stores[key] = OfflineStore(d)
-    return _stores[key]
+    if d not in _stores:
+        _stores[d] = OfflineStore(d)
+    return _stores[d]
