@@ -40,9 +40,7 @@ def results_db_settings(d: dict, where: str) -> DBSettings:
     unknown = sorted(set(d) - set(RESULTS_DB_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {list(RESULTS_DB_KEYS)}")
-    kw = {k: d[k] for k in RESULTS_DB_KEYS if d.get(k) is not None}
-    kw["port"] = int(kw["port"])
-    return DBSettings(**kw, source=where)
+    return store.settings_from_dict(d, where)
 
 
 def stage_launch(launch_dir: str | os.PathLike, results_db: dict) -> Path:

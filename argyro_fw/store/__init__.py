@@ -68,9 +68,15 @@ def settings_from_spec(fw_spec: dict | None) -> DBSettings:
     d = env.get("argyro_db")
     if not d:
         return resolve()
+    return settings_from_dict(d, "fworker env argyro_db")
+
+
+def settings_from_dict(d: dict, source: str) -> DBSettings:
+    """DBSettings from a plain mapping (host, port, name, username, authsource, password_env, tls_ca_file; never a
+    password): a FireWorker's ``argyro_db``, a queue adapter's ``results_db``, a staged launch's header."""
     return DBSettings(host=d["host"], port=int(d["port"]), name=d["name"], username=d.get("username"),
-                      authsource=d.get("authsource"), password_env=d.get("password_env", "ARGYRO_DB_PASSWORD"),
-                      tls_ca_file=d.get("tls_ca_file"), source="fworker env argyro_db")
+                      authsource=d.get("authsource"), password_env=d.get("password_env") or "ARGYRO_DB_PASSWORD",
+                      tls_ca_file=d.get("tls_ca_file"), source=source)
 
 
 def client(settings: DBSettings) -> pymongo.MongoClient:

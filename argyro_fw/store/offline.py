@@ -97,9 +97,6 @@ class Reads:
         self.counts.add((collection, study))
         return self
 
-    def empty(self) -> bool:
-        return not (self.structures or self.calculations or self.labels or self.label_hashes or self.counts)
-
 
 def offline_launch(directory: str | os.PathLike | None = None) -> Path | None:
     """The launch directory (the working directory) when this process runs a firework offline, else None.
